@@ -1,0 +1,140 @@
+//! A small JSON-schema evaluator that reports the first error exactly as Ajv words it, for the
+//! handful of fixed schemas Backstage validates entities with (envelope, entity, kinds).
+
+use serde_json::Value;
+
+/// One schema node; only the keywords Backstage's entity schemas use.
+pub enum Schema {
+    /// `type: string`, with `minLength: 1` when `non_empty`.
+    String { non_empty: bool },
+    /// `type: string` plus an `enum`.
+    StringEnum(&'static [&'static str]),
+    /// `const`.
+    Const(&'static str),
+    /// `type: array` of `items`, with `minItems`.
+    Array { items: &'static Schema, min_items: usize },
+    /// `type: object`.
+    Object(&'static ObjectSchema),
+}
+
+/// The object keywords: `required`, `additionalProperties: false`, `properties`, and
+/// `patternProperties: {"^.+$": {type: string}}` for labels and annotations.
+pub struct ObjectSchema {
+    pub required: &'static [&'static str],
+    pub closed: bool,
+    pub properties: &'static [(&'static str, Schema)],
+    pub string_values: bool,
+}
+
+/// An Ajv error: where, what, and Ajv's `params` text.
+#[derive(Debug)]
+pub struct SchemaError {
+    path: Vec<String>,
+    pub message: String,
+    pub params: String,
+}
+
+impl SchemaError {
+    fn new(message: impl Into<String>, params: impl Into<String>) -> Self {
+        Self { path: Vec::new(), message: message.into(), params: params.into() }
+    }
+
+    fn within(mut self, segment: &str) -> Self {
+        self.path.push(segment.replace('~', "~0").replace('/', "~1"));
+        self
+    }
+
+    /// Ajv's `instancePath`, or `<root>` as Backstage prints an empty one.
+    pub fn instance_path(&self) -> String {
+        if self.path.is_empty() {
+            return "<root>".into();
+        }
+        self.path.iter().rev().fold(String::new(), |acc, s| acc + "/" + s)
+    }
+
+    /// `<path> <message> - <params>`, the form of Backstage's `throwAjvError`.
+    pub fn with_params(&self) -> String {
+        format!("{} {} - {}", self.instance_path(), self.message, self.params)
+    }
+
+    /// `<path> <message>`, the form of `SchemaValidEntityPolicy`.
+    pub fn without_params(&self) -> String {
+        format!("{} {}", self.instance_path(), self.message)
+    }
+}
+
+fn type_error(name: &str) -> SchemaError {
+    SchemaError::new(format!("must be {name}"), format!("type: {name}"))
+}
+
+/// The first error of `value` against `schema`, in Ajv's keyword order.
+pub fn first_error(schema: &Schema, value: &Value) -> Option<SchemaError> {
+    match schema {
+        Schema::String { non_empty } => match value {
+            Value::String(s) if *non_empty && s.is_empty() => {
+                Some(SchemaError::new("must NOT have fewer than 1 characters", "limit: 1"))
+            }
+            Value::String(_) => None,
+            _ => Some(type_error("string")),
+        },
+        Schema::StringEnum(allowed) => match value {
+            Value::String(s) if allowed.contains(&s.as_str()) => None,
+            Value::String(_) => Some(SchemaError::new(
+                "must be equal to one of the allowed values",
+                format!("allowedValues: {}", allowed.join(",")),
+            )),
+            _ => Some(type_error("string")),
+        },
+        Schema::Const(expected) => (value.as_str() != Some(expected))
+            .then(|| SchemaError::new("must be equal to constant", format!("allowedValue: {expected}"))),
+        Schema::Array { items, min_items } => {
+            let Value::Array(values) = value else {
+                return Some(type_error("array"));
+            };
+            if values.len() < *min_items {
+                return Some(SchemaError::new(
+                    format!("must NOT have fewer than {min_items} items"),
+                    format!("limit: {min_items}"),
+                ));
+            }
+            values
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| first_error(items, v).map(|e| e.within(&i.to_string())))
+        }
+        Schema::Object(object) => {
+            let Value::Object(map) = value else {
+                return Some(type_error("object"));
+            };
+            if let Some(missing) = object.required.iter().find(|k| !map.contains_key(**k)) {
+                return Some(SchemaError::new(
+                    format!("must have required property '{missing}'"),
+                    format!("missingProperty: {missing}"),
+                ));
+            }
+            if object.closed {
+                if let Some(extra) = map.keys().find(|k| !object.properties.iter().any(|(p, _)| p == k)) {
+                    return Some(SchemaError::new(
+                        "must NOT have additional properties",
+                        format!("additionalProperty: {extra}"),
+                    ));
+                }
+            }
+            for (name, property) in object.properties {
+                if let Some(v) = map.get(*name) {
+                    if let Some(e) = first_error(property, v) {
+                        return Some(e.within(name));
+                    }
+                }
+            }
+            if object.string_values {
+                for (k, v) in map {
+                    if !k.is_empty() && !v.is_string() {
+                        return Some(type_error("string").within(k));
+                    }
+                }
+            }
+            None
+        }
+    }
+}

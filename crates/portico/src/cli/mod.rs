@@ -1,0 +1,30 @@
+//! Subcommands of `portico`.
+
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Portico: a self-hosted AI assistant for software catalogs.
+#[derive(Debug, Parser)]
+#[command(name = "portico", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check catalog YAML files the way a Backstage catalog reads them, and report MCP servers.
+    Validate(validate::Args),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self.command {
+            Command::Validate(args) => validate::run(args),
+        }
+    }
+}

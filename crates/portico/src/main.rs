@@ -1,0 +1,5 @@
+//! The `portico` command.
+
+fn main() -> std::process::ExitCode {
+    portico::run()
+}
