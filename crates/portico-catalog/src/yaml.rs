@@ -125,7 +125,7 @@ fn is_content_line(line: &[u8]) -> bool {
 
 /// Reads the documents of one segment and appends them to `out`.
 fn read_segment(bytes: &[u8], first_line: usize, out: &mut Vec<YamlDocument>) {
-    let start_line = first_content_line(bytes) + first_line;
+    let start_line = first_content_line(bytes) + first_line + 1;
     let failed = |out: &mut Vec<YamlDocument>, error: YamlError| {
         let index = out.len();
         out.push(YamlDocument { index, line: start_line, content: Err(error) });
@@ -164,10 +164,10 @@ fn first_content_line(bytes: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
-/// Line (from 0) and column (from 1) of a byte offset.
+/// Line and column (both from 1) of a byte offset.
 fn position_of(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = &bytes[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count();
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
     let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     (line, offset - line_start + 1)
 }

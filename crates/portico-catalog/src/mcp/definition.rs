@@ -29,18 +29,19 @@ impl Problems {
     }
 }
 
-/// Parses and validates the definition text; every problem is listed.
-pub fn parse(text: &str, policy: &RemotePolicy) -> Result<ServerDefinition, Vec<String>> {
+/// Parses and validates the definition text. Every problem is listed; the definition is returned
+/// (with empty text for missing fields) whenever the text is a mapping, so that its usable remotes
+/// can still be shown.
+pub fn parse(text: &str, policy: &RemotePolicy) -> (Option<ServerDefinition>, Vec<String>) {
     let value = match crate::yaml::parse_single(text) {
         Ok(Some(value)) => value,
-        Ok(None) => return Err(vec!["spec.definition is empty; it must hold a server.json as YAML or JSON".into()]),
-        Err(e) => return Err(vec![format!("spec.definition is not valid YAML or JSON: {e}")]),
+        Ok(None) => return (None, vec!["spec.definition is empty; it must hold a server.json as YAML or JSON".into()]),
+        Err(e) => return (None, vec![format!("spec.definition is not valid YAML or JSON: {e}")]),
     };
     let Value::Object(map) = value else {
-        return Err(vec![format!(
-            "spec.definition must be a mapping (a server.json object), got {}",
-            crate::js::type_of(&value)
-        )]);
+        let message =
+            format!("spec.definition must be a mapping (a server.json object), got {}", crate::js::type_of(&value));
+        return (None, vec![message]);
     };
     let mut problems = Problems(Vec::new());
     let name = required_string(&map, "name", &mut problems);
@@ -72,16 +73,14 @@ pub fn parse(text: &str, policy: &RemotePolicy) -> Result<ServerDefinition, Vec<
         problems.add("packages", "must be an array");
     }
     let remotes = remotes(map.get("remotes"), policy, &mut problems);
-    if !problems.0.is_empty() {
-        return Err(problems.0);
-    }
-    Ok(ServerDefinition {
+    let definition = ServerDefinition {
         name: name.unwrap_or_default().to_string(),
         description: description.unwrap_or_default().to_string(),
         version: version.unwrap_or_default().to_string(),
         title: title.map(str::to_string),
         remotes,
-    })
+    };
+    (Some(definition), problems.0)
 }
 
 fn required_string<'a>(map: &'a Map<String, Value>, key: &str, problems: &mut Problems) -> Option<&'a str> {

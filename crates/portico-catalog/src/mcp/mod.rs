@@ -105,12 +105,10 @@ pub fn inspect(entity: &Entity<'_>, policy: &RemotePolicy, entity_valid: bool) -
     let mut problems = Vec::new();
     let definition_text = entity.spec_str("definition");
     check_schema_version(entity, definition_text.is_some(), &mut problems);
-    let definition = definition_text.and_then(|text| match definition::parse(text, policy) {
-        Ok(d) => Some(d),
-        Err(errors) => {
-            problems.extend(errors);
-            None
-        }
+    let definition = definition_text.and_then(|text| {
+        let (definition, errors) = definition::parse(text, policy);
+        problems.extend(errors);
+        definition
     });
     let spec_remotes = entity.spec().and_then(|s| s.get("remotes")).map(|v| spec_remotes(v, policy, &mut problems));
     if let (Some(def), Some(listed)) = (&definition, &spec_remotes) {
@@ -146,6 +144,7 @@ pub fn inspect(entity: &Entity<'_>, policy: &RemotePolicy, entity_valid: bool) -
     } else {
         None
     };
+    let definition = definition.filter(|_| problems.is_empty());
     let server = McpServer { available: reason.is_none(), reason, transport, auth, definition };
     (server, problems)
 }

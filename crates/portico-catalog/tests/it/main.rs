@@ -1,0 +1,5 @@
+//! Integration tests of the catalog model, in one binary to keep link time down.
+
+mod cases;
+mod examples;
+mod properties;
