@@ -34,8 +34,18 @@ pub fn validate_documents(bytes: &[u8], options: &ValidateOptions) -> Vec<Docume
                 }
                 Err(e) => (vec![ValidationError::input(e.to_string())], None, None),
             };
-            let entity_ref = entity.as_ref().and_then(Entity::new).map(|e| e.entity_ref().canonical());
-            Some(DocumentReport { index: doc.index, line: doc.line, entity_ref, errors, mcp, entity })
+            let entity_ref = entity
+                .as_ref()
+                .and_then(Entity::new)
+                .map(|e| e.entity_ref().canonical());
+            Some(DocumentReport {
+                index: doc.index,
+                line: doc.line,
+                entity_ref,
+                errors,
+                mcp,
+                entity,
+            })
         })
         .collect()
 }

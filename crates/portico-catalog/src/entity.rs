@@ -26,17 +26,26 @@ impl<'a> Entity<'a> {
 
     /// `kind`.
     pub fn kind(&self) -> &'a str {
-        self.root.get("kind").and_then(Value::as_str).unwrap_or_default()
+        self.root
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// `apiVersion`.
     pub fn api_version(&self) -> &'a str {
-        self.root.get("apiVersion").and_then(Value::as_str).unwrap_or_default()
+        self.root
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// `metadata.name`.
     pub fn name(&self) -> &'a str {
-        self.metadata.get("name").and_then(Value::as_str).unwrap_or_default()
+        self.metadata
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// `metadata.namespace`, or `default`.
@@ -64,7 +73,11 @@ impl<'a> Entity<'a> {
 
     /// One annotation's value, when it is a string.
     pub fn annotation(&self, key: &str) -> Option<&'a str> {
-        self.metadata.get("annotations")?.as_object()?.get(key)?.as_str()
+        self.metadata
+            .get("annotations")?
+            .as_object()?
+            .get(key)?
+            .as_str()
     }
 
     /// The entity's own reference.

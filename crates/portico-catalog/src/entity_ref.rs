@@ -15,7 +15,9 @@ pub enum RefError {
     #[error("Entity reference \"{0}\" was not on the form [<kind>:][<namespace>/]<name>")]
     Malformed(String),
     /// No kind in the text and no default kind for this field.
-    #[error("Entity reference \"{0}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)")]
+    #[error(
+        "Entity reference \"{0}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"
+    )]
     MissingKind(String),
 }
 
@@ -49,7 +51,11 @@ pub fn split_ref(text: &str) -> Result<RefParts<'_>, RefError> {
     if kind == Some("") || namespace == Some("") || name.is_empty() {
         return Err(RefError::Malformed(text.to_string()));
     }
-    Ok(RefParts { kind, namespace, name })
+    Ok(RefParts {
+        kind,
+        namespace,
+        name,
+    })
 }
 
 /// A complete entity reference: kind, namespace and name.
@@ -66,14 +72,29 @@ pub struct EntityRef {
 impl EntityRef {
     /// Builds a reference from its three parts.
     pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
-        Self { kind: kind.into(), namespace: namespace.into(), name: name.into() }
+        Self {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 
     /// Parses reference text, filling in a missing kind or namespace from the defaults.
-    pub fn parse(text: &str, default_kind: Option<&str>, default_namespace: &str) -> Result<Self, RefError> {
+    pub fn parse(
+        text: &str,
+        default_kind: Option<&str>,
+        default_namespace: &str,
+    ) -> Result<Self, RefError> {
         let parts = split_ref(text)?;
-        let kind = parts.kind.or(default_kind).ok_or_else(|| RefError::MissingKind(text.to_string()))?;
-        Ok(Self::new(kind, parts.namespace.unwrap_or(default_namespace), parts.name))
+        let kind = parts
+            .kind
+            .or(default_kind)
+            .ok_or_else(|| RefError::MissingKind(text.to_string()))?;
+        Ok(Self::new(
+            kind,
+            parts.namespace.unwrap_or(default_namespace),
+            parts.name,
+        ))
     }
 
     /// The canonical text `kind:namespace/name`, all lowercase.
@@ -97,7 +118,8 @@ impl fmt::Display for EntityRef {
 impl PartialEq for EntityRef {
     /// References compare case-insensitively, as the catalog does.
     fn eq(&self, other: &Self) -> bool {
-        self.kind.eq_ignore_ascii_case(&other.kind) && self.namespace.eq_ignore_ascii_case(&other.namespace)
+        self.kind.eq_ignore_ascii_case(&other.kind)
+            && self.namespace.eq_ignore_ascii_case(&other.namespace)
             && self.name.to_lowercase() == other.name.to_lowercase()
     }
 }
@@ -125,13 +147,22 @@ mod tests {
 
     #[test]
     fn errors_use_backstage_text() {
-        assert_eq!(EntityRef::parse("", None, "default").unwrap_err().to_string(), "Entity reference must not be empty");
         assert_eq!(
-            EntityRef::parse("component:", None, "default").unwrap_err().to_string(),
+            EntityRef::parse("", None, "default")
+                .unwrap_err()
+                .to_string(),
+            "Entity reference must not be empty"
+        );
+        assert_eq!(
+            EntityRef::parse("component:", None, "default")
+                .unwrap_err()
+                .to_string(),
             "Entity reference \"component:\" was not on the form [<kind>:][<namespace>/]<name>"
         );
         assert_eq!(
-            EntityRef::parse("x", None, "default").unwrap_err().to_string(),
+            EntityRef::parse("x", None, "default")
+                .unwrap_err()
+                .to_string(),
             "Entity reference \"x\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"
         );
     }

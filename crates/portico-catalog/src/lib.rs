@@ -44,13 +44,15 @@ impl EntityReport {
 /// Validates an entity: the stock Backstage rules first, then Portico's MCP server rules.
 pub fn validate_entity(value: &Value, options: &ValidateOptions) -> EntityReport {
     let mut errors = validate_backstage(value);
-    let mcp = Entity::new(value).filter(Entity::is_mcp_server).map(|entity| {
-        let valid = errors.is_empty();
-        let (server, problems) = mcp::inspect(&entity, &options.remote_policy, valid);
-        if valid {
-            errors.extend(problems.into_iter().map(ValidationError::input));
-        }
-        server
-    });
+    let mcp = Entity::new(value)
+        .filter(Entity::is_mcp_server)
+        .map(|entity| {
+            let valid = errors.is_empty();
+            let (server, problems) = mcp::inspect(&entity, &options.remote_policy, valid);
+            if valid {
+                errors.extend(problems.into_iter().map(ValidationError::input));
+            }
+            server
+        });
     EntityReport { errors, mcp }
 }

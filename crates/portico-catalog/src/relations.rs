@@ -23,7 +23,13 @@ const fn rel(
     forward: &'static str,
     reverse: &'static str,
 ) -> RelationField {
-    RelationField { kind, field, default_kind, forward, reverse }
+    RelationField {
+        kind,
+        field,
+        default_kind,
+        forward,
+        reverse,
+    }
 }
 
 /// Relation types, as Backstage names them.
@@ -50,9 +56,27 @@ const GROUP: Option<&str> = Some("Group");
 /// Every relation-bearing field of every built-in kind.
 const FIELDS: &[RelationField] = &[
     rel("Component", "owner", GROUP, OWNED_BY, OWNER_OF),
-    rel("Component", "subcomponentOf", Some("Component"), PART_OF, HAS_PART),
-    rel("Component", "providesApis", Some("API"), PROVIDES_API, API_PROVIDED_BY),
-    rel("Component", "consumesApis", Some("API"), CONSUMES_API, API_CONSUMED_BY),
+    rel(
+        "Component",
+        "subcomponentOf",
+        Some("Component"),
+        PART_OF,
+        HAS_PART,
+    ),
+    rel(
+        "Component",
+        "providesApis",
+        Some("API"),
+        PROVIDES_API,
+        API_PROVIDED_BY,
+    ),
+    rel(
+        "Component",
+        "consumesApis",
+        Some("API"),
+        CONSUMES_API,
+        API_CONSUMED_BY,
+    ),
     rel("Component", "dependsOn", None, DEPENDS_ON, DEPENDENCY_OF),
     rel("Component", "dependencyOf", None, DEPENDENCY_OF, DEPENDS_ON),
     rel("Component", "system", Some("System"), PART_OF, HAS_PART),
@@ -94,15 +118,18 @@ impl Serialize for EntityRef {
 fn targets<'e>(entity: &Entity<'e>) -> impl Iterator<Item = (&'static RelationField, &'e str)> {
     let kind = entity.kind();
     let spec = entity.spec();
-    FIELDS.iter().filter(move |f| f.kind == kind).flat_map(move |f| {
-        let value = spec.and_then(|s| s.get(f.field));
-        let list: Vec<&'e str> = match value {
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        list.into_iter().map(move |t| (f, t))
-    })
+    FIELDS
+        .iter()
+        .filter(move |f| f.kind == kind)
+        .flat_map(move |f| {
+            let value = spec.and_then(|s| s.get(f.field));
+            let list: Vec<&'e str> = match value {
+                Some(Value::String(s)) => vec![s.as_str()],
+                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            list.into_iter().map(move |t| (f, t))
+        })
 }
 
 /// The first relation target that is not a valid reference, as Backstage words it.
@@ -123,8 +150,16 @@ pub fn relations(entity: &Entity<'_>) -> Result<Vec<Relation>, RefError> {
     let mut out = Vec::new();
     for (field, target) in targets(entity) {
         let target = EntityRef::parse(target, field.default_kind, &source.namespace)?;
-        out.push(Relation { source: source.clone(), kind: field.forward, target: target.clone() });
-        out.push(Relation { source: target, kind: field.reverse, target: source.clone() });
+        out.push(Relation {
+            source: source.clone(),
+            kind: field.forward,
+            target: target.clone(),
+        });
+        out.push(Relation {
+            source: target,
+            kind: field.reverse,
+            target: source.clone(),
+        });
     }
     Ok(out)
 }
@@ -140,8 +175,11 @@ mod tests {
             "metadata": {"name": "x", "namespace": "tools"},
             "spec": {"owner": "platform-team", "system": "default/portal", "type": "openapi"}});
         let entity = Entity::new(&value).unwrap();
-        let found: Vec<String> =
-            relations(&entity).unwrap().iter().map(|r| format!("{} {} {}", r.source, r.kind, r.target)).collect();
+        let found: Vec<String> = relations(&entity)
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {}", r.source, r.kind, r.target))
+            .collect();
         assert_eq!(
             found,
             [
@@ -158,6 +196,9 @@ mod tests {
         let value = json!({"apiVersion": "backstage.io/v1alpha1", "kind": "API",
             "metadata": {"name": "x"}, "spec": {"owner": "user:jane"}});
         let entity = Entity::new(&value).unwrap();
-        assert_eq!(relations(&entity).unwrap()[0].target.canonical(), "user:default/jane");
+        assert_eq!(
+            relations(&entity).unwrap()[0].target.canonical(),
+            "user:default/jane"
+        );
     }
 }

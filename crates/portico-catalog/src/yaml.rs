@@ -44,7 +44,11 @@ pub fn parse_documents(input: &[u8]) -> Vec<YamlDocument> {
     let input = input.strip_prefix("\u{feff}".as_bytes()).unwrap_or(input);
     let mut documents = Vec::new();
     for segment in split_documents(input) {
-        read_segment(&input[segment.start..segment.end], segment.first_line, &mut documents);
+        read_segment(
+            &input[segment.start..segment.end],
+            segment.first_line,
+            &mut documents,
+        );
     }
     documents
 }
@@ -85,13 +89,21 @@ fn split_documents(input: &[u8]) -> Vec<Segment> {
         let line = &input[pos..line_end];
         if is_marker(line, b"---") {
             if has_content {
-                segments.push(Segment { start, end: pos, first_line });
+                segments.push(Segment {
+                    start,
+                    end: pos,
+                    first_line,
+                });
                 start = pos;
                 first_line = line_no;
             }
             has_content = true;
         } else if is_marker(line, b"...") {
-            segments.push(Segment { start, end: line_end, first_line });
+            segments.push(Segment {
+                start,
+                end: line_end,
+                first_line,
+            });
             start = line_end;
             first_line = line_no + 1;
             has_content = false;
@@ -102,7 +114,11 @@ fn split_documents(input: &[u8]) -> Vec<Segment> {
         line_no += 1;
     }
     if start < input.len() {
-        segments.push(Segment { start, end: input.len(), first_line });
+        segments.push(Segment {
+            start,
+            end: input.len(),
+            first_line,
+        });
     }
     segments
 }
@@ -116,7 +132,10 @@ fn is_marker(line: &[u8], marker: &[u8]) -> bool {
 }
 
 fn is_content_line(line: &[u8]) -> bool {
-    match line.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n')) {
+    match line
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
         None | Some(b'#') => false,
         Some(b'%') => line[0] != b'%',
         Some(_) => true,
@@ -128,7 +147,11 @@ fn read_segment(bytes: &[u8], first_line: usize, out: &mut Vec<YamlDocument>) {
     let start_line = first_content_line(bytes) + first_line + 1;
     let failed = |out: &mut Vec<YamlDocument>, error: YamlError| {
         let index = out.len();
-        out.push(YamlDocument { index, line: start_line, content: Err(error) });
+        out.push(YamlDocument {
+            index,
+            line: start_line,
+            content: Err(error),
+        });
     };
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
@@ -138,7 +161,14 @@ fn read_segment(bytes: &[u8], first_line: usize, out: &mut Vec<YamlDocument>) {
                 "the file is not valid UTF-8 (invalid byte 0x{:02x}); save it as UTF-8",
                 bytes[e.valid_up_to()]
             );
-            return failed(out, YamlError { line: line + first_line, column, message });
+            return failed(
+                out,
+                YamlError {
+                    line: line + first_line,
+                    column,
+                    message,
+                },
+            );
         }
     };
     if let Some(error) = find_forbidden_character(text, first_line) {
@@ -149,7 +179,11 @@ fn read_segment(bytes: &[u8], first_line: usize, out: &mut Vec<YamlDocument>) {
         match reader.next_document() {
             Ok(Some((line, value))) => {
                 let index = out.len();
-                out.push(YamlDocument { index, line, content: Ok(value) });
+                out.push(YamlDocument {
+                    index,
+                    line,
+                    content: Ok(value),
+                });
             }
             Ok(None) => return,
             Err(error) => return failed(out, error),
@@ -168,7 +202,10 @@ fn first_content_line(bytes: &[u8]) -> usize {
 fn position_of(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = &bytes[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
     (line, offset - line_start + 1)
 }
 
@@ -200,8 +237,17 @@ fn find_forbidden_character(text: &str, first_line: usize) -> Option<YamlError> 
 
 /// A node being built: a sequence or a mapping still open, with what it holds so far.
 enum Frame {
-    Sequence { items: Vec<Value>, anchor: usize, nodes: usize },
-    Mapping { map: Map<String, Value>, key: Option<String>, anchor: usize, nodes: usize },
+    Sequence {
+        items: Vec<Value>,
+        anchor: usize,
+        nodes: usize,
+    },
+    Mapping {
+        map: Map<String, Value>,
+        key: Option<String>,
+        anchor: usize,
+        nodes: usize,
+    },
 }
 
 /// Turns the parser's events into one JSON value per document.
@@ -289,16 +335,31 @@ impl<'a> DocumentReader<'a> {
                 }
                 Event::SequenceStart(anchor, _) => {
                     self.check_depth(&span)?;
-                    self.stack.push(Frame::Sequence { items: Vec::new(), anchor, nodes: 1 });
+                    self.stack.push(Frame::Sequence {
+                        items: Vec::new(),
+                        anchor,
+                        nodes: 1,
+                    });
                 }
                 Event::MappingStart(anchor, _) => {
                     self.check_depth(&span)?;
-                    self.stack.push(Frame::Mapping { map: Map::new(), key: None, anchor, nodes: 1 });
+                    self.stack.push(Frame::Mapping {
+                        map: Map::new(),
+                        key: None,
+                        anchor,
+                        nodes: 1,
+                    });
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     let (value, anchor, nodes) = match self.stack.pop() {
-                        Some(Frame::Sequence { items, anchor, nodes }) => (Value::Array(items), anchor, nodes),
-                        Some(Frame::Mapping { map, anchor, nodes, .. }) => (Value::Object(map), anchor, nodes),
+                        Some(Frame::Sequence {
+                            items,
+                            anchor,
+                            nodes,
+                        }) => (Value::Array(items), anchor, nodes),
+                        Some(Frame::Mapping {
+                            map, anchor, nodes, ..
+                        }) => (Value::Object(map), anchor, nodes),
                         None => return Err(self.error_at(&span, "unbalanced collection end")),
                     };
                     if anchor != 0 {
@@ -312,22 +373,44 @@ impl<'a> DocumentReader<'a> {
 
     fn check_depth(&self, span: &Span) -> Result<(), YamlError> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(self.error_at(span, format!("nesting is too deep (more than {MAX_DEPTH} levels)")));
+            return Err(self.error_at(
+                span,
+                format!("nesting is too deep (more than {MAX_DEPTH} levels)"),
+            ));
         }
         Ok(())
     }
 
     /// Puts a finished node into the collection that holds it (or makes it the document root).
-    fn attach(&mut self, value: Value, nodes: usize, span: &Span, root: &mut Option<Value>) -> Result<(), YamlError> {
+    fn attach(
+        &mut self,
+        value: Value,
+        nodes: usize,
+        span: &Span,
+        root: &mut Option<Value>,
+    ) -> Result<(), YamlError> {
         let (line, column) = (span.start.line() + self.first_line, span.start.col() + 1);
-        let error = |message: String| YamlError { line, column, message };
+        let error = |message: String| YamlError {
+            line,
+            column,
+            message,
+        };
         match self.stack.last_mut() {
             None => *root = Some(value),
-            Some(Frame::Sequence { items, nodes: total, .. }) => {
+            Some(Frame::Sequence {
+                items,
+                nodes: total,
+                ..
+            }) => {
                 items.push(value);
                 *total += nodes;
             }
-            Some(Frame::Mapping { map, key, nodes: total, .. }) => {
+            Some(Frame::Mapping {
+                map,
+                key,
+                nodes: total,
+                ..
+            }) => {
                 *total += nodes;
                 match key.take() {
                     Some(k) => {
@@ -339,7 +422,9 @@ impl<'a> DocumentReader<'a> {
                             Err(message) => return Err(error(message)),
                         };
                         if map.contains_key(&k) {
-                            return Err(error(format!("Map keys must be unique; \"{k}\" is repeated")));
+                            return Err(error(format!(
+                                "Map keys must be unique; \"{k}\" is repeated"
+                            )));
                         }
                         *key = Some(k);
                     }
@@ -357,9 +442,9 @@ fn mapping_key(value: Value) -> Result<String, String> {
         Value::Number(n) => Ok(crate::js::number_to_string(&n)),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Ok(String::new()),
-        Value::Array(_) | Value::Object(_) => {
-            Err("a mapping or sequence used as a mapping key is not supported; use a string key".into())
-        }
+        Value::Array(_) | Value::Object(_) => Err(
+            "a mapping or sequence used as a mapping key is not supported; use a string key".into(),
+        ),
     }
 }
 
@@ -378,7 +463,12 @@ fn resolve_plain(s: &str) -> Option<Value> {
     let Some(&first) = s.as_bytes().first() else {
         return Some(Value::Null);
     };
-    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F')) {
+    if !(first.is_ascii_digit()
+        || matches!(
+            first,
+            b'-' | b'+' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F'
+        ))
+    {
         return None;
     }
     match s {
@@ -402,10 +492,18 @@ fn resolve_plain(s: &str) -> Option<Value> {
         if let Ok(i) = s.parse::<i64>() {
             return Some(Value::Number(i.into()));
         }
-        return s.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number);
+        return s
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number);
     }
     if is_core_float(unsigned) {
-        return s.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number);
+        return s
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number);
     }
     None
 }
@@ -416,8 +514,10 @@ fn radix_number(digits: &str, radix: u32) -> Option<Value> {
     }
     match i64::from_str_radix(digits, radix) {
         Ok(i) => Some(Value::Number(i.into())),
-        Err(_) => Number::from_f64(digits.chars().fold(0f64, |acc, c| acc * f64::from(radix) + f64::from(c.to_digit(radix).unwrap_or(0))))
-            .map(Value::Number),
+        Err(_) => Number::from_f64(digits.chars().fold(0f64, |acc, c| {
+            acc * f64::from(radix) + f64::from(c.to_digit(radix).unwrap_or(0))
+        }))
+        .map(Value::Number),
     }
 }
 
@@ -455,7 +555,10 @@ mod tests {
     use serde_json::json;
 
     fn values(text: &str) -> Vec<Result<Option<Value>, YamlError>> {
-        parse_documents(text.as_bytes()).into_iter().map(|d| d.content).collect()
+        parse_documents(text.as_bytes())
+            .into_iter()
+            .map(|d| d.content)
+            .collect()
     }
 
     #[test]
@@ -489,26 +592,51 @@ mod tests {
         let err = values("a: 1\nb: 2\na: 3\n").remove(0).unwrap_err();
         assert_eq!((err.line, err.column), (3, 1));
         assert_eq!(err.message, "Map keys must be unique; \"a\" is repeated");
-        let v = values("base: &b {x: 1}\nother:\n  <<: *b\n").remove(0).unwrap().unwrap();
+        let v = values("base: &b {x: 1}\nother:\n  <<: *b\n")
+            .remove(0)
+            .unwrap()
+            .unwrap();
         assert_eq!(v["other"], json!({"<<": {"x": 1}}));
     }
 
     #[test]
     fn hostile_input_gets_clear_errors() {
         let bomb = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
-        assert!(values(bomb).remove(0).unwrap_err().message.contains("alias bomb"));
+        assert!(
+            values(bomb)
+                .remove(0)
+                .unwrap_err()
+                .message
+                .contains("alias bomb")
+        );
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-        assert!(values(&deep).remove(0).unwrap_err().message.contains("nesting is too deep"));
+        assert!(
+            values(&deep)
+                .remove(0)
+                .unwrap_err()
+                .message
+                .contains("nesting is too deep")
+        );
         let err = values("a: b\u{7}\n").remove(0).unwrap_err();
         assert!(err.message.contains("U+0007"), "{err}");
         let docs = parse_documents(b"a: \xff\n---\nb: 1\n");
-        assert!(docs[0].content.as_ref().unwrap_err().message.contains("not valid UTF-8"));
+        assert!(
+            docs[0]
+                .content
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("not valid UTF-8")
+        );
         assert_eq!(docs[1].content, Ok(Some(json!({"b": 1}))));
     }
 
     #[test]
     fn bom_and_crlf_are_fine() {
-        let v = values("\u{feff}a: 1\r\nb: x\r\n").remove(0).unwrap().unwrap();
+        let v = values("\u{feff}a: 1\r\nb: x\r\n")
+            .remove(0)
+            .unwrap()
+            .unwrap();
         assert_eq!(v, json!({"a": 1, "b": "x"}));
     }
 }

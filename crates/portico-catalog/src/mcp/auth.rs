@@ -17,25 +17,51 @@ pub const AUTH_PLUGIN_ID: &str = "mcp.spotify.com/auth-plugin-id";
 const PROVIDERS: &[(&str, &str, &[&str])] = &[
     ("core.auth.github", "github", &["read:user"]),
     ("core.auth.gitlab", "gitlab", &["read_user"]),
-    ("core.auth.google", "google", &["openid", "email", "profile"]),
-    ("core.auth.microsoft", "microsoft", &["openid", "offline_access", "profile", "email", "User.Read"]),
-    ("core.auth.okta", "okta", &["openid", "email", "profile", "offline_access"]),
-    ("core.auth.onelogin", "onelogin", &["openid", "email", "profile", "offline_access"]),
+    (
+        "core.auth.google",
+        "google",
+        &["openid", "email", "profile"],
+    ),
+    (
+        "core.auth.microsoft",
+        "microsoft",
+        &["openid", "offline_access", "profile", "email", "User.Read"],
+    ),
+    (
+        "core.auth.okta",
+        "okta",
+        &["openid", "email", "profile", "offline_access"],
+    ),
+    (
+        "core.auth.onelogin",
+        "onelogin",
+        &["openid", "email", "profile", "offline_access"],
+    ),
     ("core.auth.atlassian", "atlassian", &[]),
     ("core.auth.bitbucket", "bitbucket", &["team"]),
-    ("core.auth.bitbucket-server", "bitbucketServer", &["PROJECT_ADMIN"]),
+    (
+        "core.auth.bitbucket-server",
+        "bitbucketServer",
+        &["PROJECT_ADMIN"],
+    ),
     ("core.auth.vmware-cloud", "vmwareCloudServices", &["openid"]),
 ];
 
 /// The auth provider id for an `auth-api-id`; ids outside the table name a provider configured
 /// under that same id (custom OAuth2/OIDC, Auth0, …).
 pub fn provider_for_api_id(api_id: &str) -> &str {
-    PROVIDERS.iter().find(|(id, _, _)| *id == api_id).map_or(api_id, |(_, provider, _)| provider)
+    PROVIDERS
+        .iter()
+        .find(|(id, _, _)| *id == api_id)
+        .map_or(api_id, |(_, provider, _)| provider)
 }
 
 /// Scopes a provider asks for by default, before any server adds its own.
 pub fn default_scopes(provider: &str) -> &'static [&'static str] {
-    PROVIDERS.iter().find(|(_, p, _)| *p == provider).map_or(&[], |(_, _, scopes)| scopes)
+    PROVIDERS
+        .iter()
+        .find(|(_, p, _)| *p == provider)
+        .map_or(&[], |(_, _, scopes)| scopes)
 }
 
 /// The authentication method of one MCP server.
@@ -66,11 +92,23 @@ impl std::fmt::Display for McpAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             McpAuth::None => f.write_str("none"),
-            McpAuth::OAuth { api_id, provider, scopes } if scopes.is_empty() => {
+            McpAuth::OAuth {
+                api_id,
+                provider,
+                scopes,
+            } if scopes.is_empty() => {
                 write!(f, "oauth via {provider} ({api_id})")
             }
-            McpAuth::OAuth { api_id, provider, scopes } => {
-                write!(f, "oauth via {provider} ({api_id}), scopes {}", scopes.join(" "))
+            McpAuth::OAuth {
+                api_id,
+                provider,
+                scopes,
+            } => {
+                write!(
+                    f,
+                    "oauth via {provider} ({api_id}), scopes {}",
+                    scopes.join(" ")
+                )
             }
             McpAuth::Plugin { plugin_id } => write!(f, "plugin token for {plugin_id}"),
         }
@@ -89,7 +127,9 @@ pub fn auth_of(entity: &Entity<'_>) -> Result<McpAuth, Vec<String>> {
         ));
     }
     if scopes.is_some() && api_id.is_none() {
-        errors.push(format!("{AUTH_SCOPES} needs {AUTH_API_ID}: scopes are only used with an OAuth provider"));
+        errors.push(format!(
+            "{AUTH_SCOPES} needs {AUTH_API_ID}: scopes are only used with an OAuth provider"
+        ));
     }
     for (key, value) in [(AUTH_API_ID, api_id), (AUTH_PLUGIN_ID, plugin_id)] {
         if value.is_some_and(|v| v.trim().is_empty()) {
@@ -112,14 +152,18 @@ pub fn auth_of(entity: &Entity<'_>) -> Result<McpAuth, Vec<String>> {
             provider: provider_for_api_id(api_id).to_string(),
             scopes: parsed_scopes,
         },
-        (None, Some(plugin_id)) => McpAuth::Plugin { plugin_id: plugin_id.to_string() },
+        (None, Some(plugin_id)) => McpAuth::Plugin {
+            plugin_id: plugin_id.to_string(),
+        },
         (None, None) => McpAuth::None,
     })
 }
 
 fn parse_scopes(text: &str) -> Result<Vec<String>, String> {
     let bad = |why: &str| {
-        format!("{AUTH_SCOPES} must be a JSON array of scope strings, like '[\"repo\",\"read:org\"]'; {why}")
+        format!(
+            "{AUTH_SCOPES} must be a JSON array of scope strings, like '[\"repo\",\"read:org\"]'; {why}"
+        )
     };
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| bad(&format!("it is not valid JSON ({e})")))?;
@@ -127,7 +171,9 @@ fn parse_scopes(text: &str) -> Result<Vec<String>, String> {
     items
         .iter()
         .map(|s| match s.as_str() {
-            Some(s) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => Ok(s.to_string()),
+            Some(s) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => {
+                Ok(s.to_string())
+            }
             _ => Err(bad(&format!("{s} is not a scope"))),
         })
         .collect()

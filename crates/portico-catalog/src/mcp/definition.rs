@@ -35,12 +35,24 @@ impl Problems {
 pub fn parse(text: &str, policy: &RemotePolicy) -> (Option<ServerDefinition>, Vec<String>) {
     let value = match crate::yaml::parse_single(text) {
         Ok(Some(value)) => value,
-        Ok(None) => return (None, vec!["spec.definition is empty; it must hold a server.json as YAML or JSON".into()]),
-        Err(e) => return (None, vec![format!("spec.definition is not valid YAML or JSON: {e}")]),
+        Ok(None) => {
+            return (
+                None,
+                vec!["spec.definition is empty; it must hold a server.json as YAML or JSON".into()],
+            );
+        }
+        Err(e) => {
+            return (
+                None,
+                vec![format!("spec.definition is not valid YAML or JSON: {e}")],
+            );
+        }
     };
     let Value::Object(map) = value else {
-        let message =
-            format!("spec.definition must be a mapping (a server.json object), got {}", crate::js::type_of(&value));
+        let message = format!(
+            "spec.definition must be a mapping (a server.json object), got {}",
+            crate::js::type_of(&value)
+        );
         return (None, vec![message]);
     };
     let mut problems = Problems(Vec::new());
@@ -63,10 +75,16 @@ pub fn parse(text: &str, policy: &RemotePolicy) -> (Option<ServerDefinition>, Ve
     if let Some(url) = optional_string(&map, "websiteUrl", &mut problems) {
         check_uri("websiteUrl", url, &mut problems);
     }
-    if let Some(schema) = optional_string(&map, "$schema", &mut problems) {
-        if !schema.contains(super::SUPPORTED_SCHEMA_VERSION) {
-            problems.add("$schema", format!("names another schema (\"{schema}\"); Portico reads schema {}", super::SUPPORTED_SCHEMA_VERSION));
-        }
+    if let Some(schema) = optional_string(&map, "$schema", &mut problems)
+        && !schema.contains(super::SUPPORTED_SCHEMA_VERSION)
+    {
+        problems.add(
+            "$schema",
+            format!(
+                "names another schema (\"{schema}\"); Portico reads schema {}",
+                super::SUPPORTED_SCHEMA_VERSION
+            ),
+        );
     }
     check_repository(map.get("repository"), &mut problems);
     if map.get("packages").is_some_and(|p| !p.is_array()) {
@@ -83,7 +101,11 @@ pub fn parse(text: &str, policy: &RemotePolicy) -> (Option<ServerDefinition>, Ve
     (Some(definition), problems.0)
 }
 
-fn required_string<'a>(map: &'a Map<String, Value>, key: &str, problems: &mut Problems) -> Option<&'a str> {
+fn required_string<'a>(
+    map: &'a Map<String, Value>,
+    key: &str,
+    problems: &mut Problems,
+) -> Option<&'a str> {
     match map.get(key) {
         None => {
             problems.add(key, "is required");
@@ -93,8 +115,13 @@ fn required_string<'a>(map: &'a Map<String, Value>, key: &str, problems: &mut Pr
     }
 }
 
-fn optional_string<'a>(map: &'a Map<String, Value>, key: &str, problems: &mut Problems) -> Option<&'a str> {
-    map.get(key).and_then(|value| string_or_problem(value, key, problems))
+fn optional_string<'a>(
+    map: &'a Map<String, Value>,
+    key: &str,
+    problems: &mut Problems,
+) -> Option<&'a str> {
+    map.get(key)
+        .and_then(|value| string_or_problem(value, key, problems))
 }
 
 fn string_or_problem<'a>(value: &'a Value, path: &str, problems: &mut Problems) -> Option<&'a str> {
@@ -108,7 +135,10 @@ fn string_or_problem<'a>(value: &'a Value, path: &str, problems: &mut Problems) 
 fn check_length(path: &str, value: &str, min: usize, max: usize, problems: &mut Problems) {
     let len = value.chars().count();
     if len < min || len > max {
-        problems.add(path, format!("must be {min} to {max} characters long, found {len}"));
+        problems.add(
+            path,
+            format!("must be {min} to {max} characters long, found {len}"),
+        );
     }
 }
 
@@ -120,10 +150,14 @@ fn check_name(name: &str, problems: &mut Problems) {
         return;
     };
     let part_ok = |part: &str, extra: &[char]| {
-        part.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || extra.contains(&c))
+        part.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || extra.contains(&c))
     };
     if server.contains('/') {
-        problems.add("name", format!("must contain exactly one \"/\"; found \"{name}\""));
+        problems.add(
+            "name",
+            format!("must contain exactly one \"/\"; found \"{name}\""),
+        );
     } else if !part_ok(namespace, &[]) || !part_ok(server, &['_']) {
         problems.add(
             "name",
@@ -132,9 +166,15 @@ fn check_name(name: &str, problems: &mut Problems) {
     }
     for (label, part) in [("namespace", namespace), ("server name", server)] {
         if part.chars().count() < 2 {
-            problems.add("name", format!("needs a {label} of at least 2 characters; found \"{name}\""));
+            problems.add(
+                "name",
+                format!("needs a {label} of at least 2 characters; found \"{name}\""),
+            );
         } else if part.starts_with(['.', '-']) || part.ends_with(['.', '-']) {
-            problems.add("name", format!("has a {label} that starts or ends with '.' or '-'; found \"{name}\""));
+            problems.add(
+                "name",
+                format!("has a {label} that starts or ends with '.' or '-'; found \"{name}\""),
+            );
         }
     }
 }
@@ -149,7 +189,10 @@ fn check_version(version: &str, problems: &mut Problems) {
     } else if version == "latest" {
         problems.add("version", "must be a specific version, not \"latest\"");
     } else if is_range(version) {
-        problems.add("version", format!("must be a specific version, not a range (found \"{version}\")"));
+        problems.add(
+            "version",
+            format!("must be a specific version, not a range (found \"{version}\")"),
+        );
     }
 }
 
@@ -157,7 +200,9 @@ fn is_range(version: &str) -> bool {
     version.starts_with(['^', '~', '>', '<', '='])
         || version.contains("||")
         || version.contains(" - ")
-        || version.split(['.', '-', '+']).any(|part| matches!(part, "x" | "X" | "*"))
+        || version
+            .split(['.', '-', '+'])
+            .any(|part| matches!(part, "x" | "X" | "*"))
 }
 
 fn check_uri(path: &str, value: &str, problems: &mut Problems) {
@@ -178,8 +223,17 @@ fn check_repository(value: Option<&Value>, problems: &mut Problems) {
         problems.add("repository.url", "is required and must be a string");
     }
     for key in ["source", "id", "subfolder"] {
-        if repo.get(key).is_some_and(|v| !v.is_string()) || (key == "source" && !repo.contains_key(key)) {
-            problems.add(&format!("repository.{key}"), if key == "source" { "is required and must be a string" } else { "must be a string" });
+        if repo.get(key).is_some_and(|v| !v.is_string())
+            || (key == "source" && !repo.contains_key(key))
+        {
+            problems.add(
+                &format!("repository.{key}"),
+                if key == "source" {
+                    "is required and must be a string"
+                } else {
+                    "must be a string"
+                },
+            );
         }
     }
 }
@@ -194,7 +248,10 @@ fn remotes(value: Option<&Value>, policy: &RemotePolicy, problems: &mut Problems
         return Vec::new();
     };
     if items.is_empty() {
-        problems.add("remotes", "must list at least one streamable-http or sse remote");
+        problems.add(
+            "remotes",
+            "must list at least one streamable-http or sse remote",
+        );
     }
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -207,11 +264,17 @@ fn remotes(value: Option<&Value>, policy: &RemotePolicy, problems: &mut Problems
             Some("streamable-http") => Some(Transport::StreamableHttp),
             Some("sse") => Some(Transport::Sse),
             Some(other) => {
-                problems.add(&format!("{path}.type"), format!("must be \"streamable-http\" or \"sse\", found \"{other}\""));
+                problems.add(
+                    &format!("{path}.type"),
+                    format!("must be \"streamable-http\" or \"sse\", found \"{other}\""),
+                );
                 None
             }
             None => {
-                problems.add(&format!("{path}.type"), "is required: \"streamable-http\" or \"sse\"");
+                problems.add(
+                    &format!("{path}.type"),
+                    "is required: \"streamable-http\" or \"sse\"",
+                );
                 None
             }
         };
@@ -222,7 +285,10 @@ fn remotes(value: Option<&Value>, policy: &RemotePolicy, problems: &mut Problems
         check_headers(remote.get("headers"), &path, problems);
         if let (Some(transport), Some(url)) = (transport, url) {
             match policy.check(transport, url) {
-                Ok(()) => out.push(Remote { transport, url: url.to_string() }),
+                Ok(()) => out.push(Remote {
+                    transport,
+                    url: url.to_string(),
+                }),
                 Err(why) => problems.add(&format!("{path}.url"), why),
             }
         }
@@ -255,10 +321,16 @@ fn check_headers(value: Option<&Value>, path: &str, problems: &mut Problems) {
                 problems.add(&format!("{at}.{key}"), "must be true or false");
             }
         }
-        if let Some(format) = header.get("format") {
-            if !matches!(format.as_str(), Some("string" | "number" | "boolean" | "filepath")) {
-                problems.add(&format!("{at}.format"), "must be one of string, number, boolean, filepath");
-            }
+        if let Some(format) = header.get("format")
+            && !matches!(
+                format.as_str(),
+                Some("string" | "number" | "boolean" | "filepath")
+            )
+        {
+            problems.add(
+                &format!("{at}.format"),
+                "must be one of string, number, boolean, filepath",
+            );
         }
     }
 }

@@ -57,17 +57,26 @@ impl RemotePolicy {
     /// `Ok` when Portico may use this URL for this transport; otherwise why not.
     pub fn check(&self, _transport: Transport, url: &str) -> Result<(), String> {
         if url.contains('{') {
-            return Err(format!("is a URL template (\"{url}\"); Portico needs a concrete URL"));
+            return Err(format!(
+                "is a URL template (\"{url}\"); Portico needs a concrete URL"
+            ));
         }
-        let parsed = url::Url::parse(url).map_err(|_| format!("must be an absolute http or https URL, found \"{url}\""))?;
+        let parsed = url::Url::parse(url)
+            .map_err(|_| format!("must be an absolute http or https URL, found \"{url}\""))?;
         match parsed.scheme() {
             "https" => {}
             "http" if !self.registry_rules => {}
             "http" => return Err(format!("must use https (registry rule), found \"{url}\"")),
-            other => return Err(format!("must use http or https, found {other}: in \"{url}\"")),
+            other => {
+                return Err(format!(
+                    "must use http or https, found {other}: in \"{url}\""
+                ));
+            }
         }
         if self.registry_rules && is_local_host(&parsed) {
-            return Err(format!("must not point to localhost (registry rule), found \"{url}\""));
+            return Err(format!(
+                "must not point to localhost (registry rule), found \"{url}\""
+            ));
         }
         Ok(())
     }
@@ -75,7 +84,9 @@ impl RemotePolicy {
 
 fn is_local_host(url: &url::Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost"),
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
         None => true,
@@ -101,7 +112,11 @@ pub struct McpServer {
 
 /// Reads an MCP server entity. `entity_valid` says whether the stock rules passed; the returned
 /// problems are Portico's own MCP rules.
-pub fn inspect(entity: &Entity<'_>, policy: &RemotePolicy, entity_valid: bool) -> (McpServer, Vec<String>) {
+pub fn inspect(
+    entity: &Entity<'_>,
+    policy: &RemotePolicy,
+    entity_valid: bool,
+) -> (McpServer, Vec<String>) {
     let mut problems = Vec::new();
     let definition_text = entity.spec_str("definition");
     check_schema_version(entity, definition_text.is_some(), &mut problems);
@@ -110,16 +125,24 @@ pub fn inspect(entity: &Entity<'_>, policy: &RemotePolicy, entity_valid: bool) -
         problems.extend(errors);
         definition
     });
-    let spec_remotes = entity.spec().and_then(|s| s.get("remotes")).map(|v| spec_remotes(v, policy, &mut problems));
+    let spec_remotes = entity
+        .spec()
+        .and_then(|s| s.get("remotes"))
+        .map(|v| spec_remotes(v, policy, &mut problems));
     if let (Some(def), Some(listed)) = (&definition, &spec_remotes) {
-        let same = def.remotes.len() == listed.len() && def.remotes.iter().all(|r| listed.contains(r));
+        let same =
+            def.remotes.len() == listed.len() && def.remotes.iter().all(|r| listed.contains(r));
         if !same {
             problems.push(
                 "spec.remotes and the remotes in spec.definition disagree; list the same remotes in both, or keep only one".into(),
             );
         }
     }
-    let remotes = definition.as_ref().map(|d| d.remotes.clone()).or(spec_remotes).unwrap_or_default();
+    let remotes = definition
+        .as_ref()
+        .map(|d| d.remotes.clone())
+        .or(spec_remotes)
+        .unwrap_or_default();
     let auth = match auth::auth_of(entity) {
         Ok(a) => Some(a),
         Err(errors) => {
@@ -145,7 +168,13 @@ pub fn inspect(entity: &Entity<'_>, policy: &RemotePolicy, entity_valid: bool) -
         None
     };
     let definition = definition.filter(|_| problems.is_empty());
-    let server = McpServer { available: reason.is_none(), reason, transport, auth, definition };
+    let server = McpServer {
+        available: reason.is_none(),
+        reason,
+        transport,
+        auth,
+        definition,
+    };
     (server, problems)
 }
 
@@ -180,7 +209,10 @@ fn spec_remotes(value: &Value, policy: &RemotePolicy, problems: &mut Vec<String>
             }
         };
         match policy.check(transport, url) {
-            Ok(()) => out.push(Remote { transport, url: url.to_string() }),
+            Ok(()) => out.push(Remote {
+                transport,
+                url: url.to_string(),
+            }),
             Err(why) => problems.push(format!("spec.remotes[{i}].url {why}")),
         }
     }

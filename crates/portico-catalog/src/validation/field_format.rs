@@ -50,10 +50,16 @@ impl Rule {
                 "a string that is sequences of [a-zA-Z0-9] separated by any of [-_.], at most 63 characters in total"
             }
             Rule::ApiVersion | Rule::Key => "a valid prefix and/or suffix",
-            Rule::Namespace => "a string that is sequences of [a-z0-9] separated by [-], at most 63 characters in total",
-            Rule::Tag => "a string that is sequences of [a-z0-9+#] separated by [-], at most 63 characters in total",
+            Rule::Namespace => {
+                "a string that is sequences of [a-z0-9] separated by [-], at most 63 characters in total"
+            }
+            Rule::Tag => {
+                "a string that is sequences of [a-z0-9+#] separated by [-], at most 63 characters in total"
+            }
             Rule::AnnotationValue => "a string",
-            Rule::Kind => "a string that is a sequence of [a-zA-Z][a-z0-9A-Z], at most 63 characters in total",
+            Rule::Kind => {
+                "a string that is a sequence of [a-zA-Z][a-z0-9A-Z], at most 63 characters in total"
+            }
             Rule::Url => "a string that is a valid url",
             Rule::NonEmpty => "a non empty string",
         }
@@ -61,9 +67,17 @@ impl Rule {
 }
 
 /// Backstage's `require(field, value, validator)`.
-fn require(field: &dyn Fn() -> String, value: Option<&Value>, rule: Rule, errors: &mut Vec<ValidationError>) {
+fn require(
+    field: &dyn Fn() -> String,
+    value: Option<&Value>,
+    rule: Rule,
+    errors: &mut Vec<ValidationError>,
+) {
     match value {
-        None | Some(Value::Null) => errors.push(ValidationError::input(format!("{} must have a value", field()))),
+        None | Some(Value::Null) => errors.push(ValidationError::input(format!(
+            "{} must have a value",
+            field()
+        ))),
         Some(v) if !rule.accepts(v) => errors.push(ValidationError::input(format!(
             "\"{}\" is not valid; expected {} but found \"{}\". {LEARN_MORE}",
             field(),
@@ -75,7 +89,12 @@ fn require(field: &dyn Fn() -> String, value: Option<&Value>, rule: Rule, errors
 }
 
 /// Backstage's `optional(field, value, validator)`: only a missing field is fine.
-fn optional(field: &dyn Fn() -> String, value: Option<&Value>, rule: Rule, errors: &mut Vec<ValidationError>) {
+fn optional(
+    field: &dyn Fn() -> String,
+    value: Option<&Value>,
+    rule: Rule,
+    errors: &mut Vec<ValidationError>,
+) {
     if value.is_some() {
         require(field, value, rule, errors);
     }
@@ -84,10 +103,25 @@ fn optional(field: &dyn Fn() -> String, value: Option<&Value>, rule: Rule, error
 /// Every field-format problem of the entity, in Backstage's order.
 pub fn check(value: &Value, entity: &Entity<'_>, errors: &mut Vec<ValidationError>) {
     let metadata = entity.metadata();
-    require(&|| "apiVersion".into(), value.get("apiVersion"), Rule::ApiVersion, errors);
+    require(
+        &|| "apiVersion".into(),
+        value.get("apiVersion"),
+        Rule::ApiVersion,
+        errors,
+    );
     require(&|| "kind".into(), value.get("kind"), Rule::Kind, errors);
-    require(&|| "metadata.name".into(), metadata.get("name"), Rule::Name, errors);
-    optional(&|| "metadata.namespace".into(), metadata.get("namespace"), Rule::Namespace, errors);
+    require(
+        &|| "metadata.name".into(),
+        metadata.get("name"),
+        Rule::Name,
+        errors,
+    );
+    optional(
+        &|| "metadata.namespace".into(),
+        metadata.get("namespace"),
+        Rule::Namespace,
+        errors,
+    );
     if let Some(labels) = metadata.get("labels").and_then(Value::as_object) {
         for (k, v) in labels {
             let field = || format!("labels.{k}");
@@ -109,9 +143,24 @@ pub fn check(value: &Value, entity: &Entity<'_>, errors: &mut Vec<ValidationErro
     }
     if let Some(links) = metadata.get("links").and_then(Value::as_array) {
         for (i, link) in links.iter().enumerate() {
-            require(&|| format!("links.{i}.url"), link.get("url"), Rule::Url, errors);
-            optional(&|| format!("links.{i}.title"), link.get("title"), Rule::NonEmpty, errors);
-            optional(&|| format!("links.{i}.icon"), link.get("icon"), Rule::NonEmpty, errors);
+            require(
+                &|| format!("links.{i}.url"),
+                link.get("url"),
+                Rule::Url,
+                errors,
+            );
+            optional(
+                &|| format!("links.{i}.title"),
+                link.get("title"),
+                Rule::NonEmpty,
+                errors,
+            );
+            optional(
+                &|| format!("links.{i}.icon"),
+                link.get("icon"),
+                Rule::NonEmpty,
+                errors,
+            );
         }
     }
 }
@@ -119,16 +168,35 @@ pub fn check(value: &Value, entity: &Entity<'_>, errors: &mut Vec<ValidationErro
 /// A label or annotation key, checked without building a JSON value when it is fine.
 fn check_key(field: &dyn Fn() -> String, key: &str, errors: &mut Vec<ValidationError>) {
     if !formats::is_label_or_annotation_key(key) {
-        require(field, Some(&Value::String(key.to_string())), Rule::Key, errors);
+        require(
+            field,
+            Some(&Value::String(key.to_string())),
+            Rule::Key,
+            errors,
+        );
     }
 }
 
 /// Keys that `spec`, labels and annotations may not use.
-const RESERVED: &[&str] = &["apiVersion", "kind", "uid", "etag", "generation", "name", "namespace", "labels", "annotations", "spec"];
+const RESERVED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "uid",
+    "etag",
+    "generation",
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "spec",
+];
 
 /// The reserved-field rule of Backstage's `ReservedFieldsEntityPolicy`.
 pub fn check_reserved(entity: &Entity<'_>, errors: &mut Vec<ValidationError>) {
-    let has = |map: Option<&Value>, key: &str| map.and_then(Value::as_object).is_some_and(|m| m.contains_key(key));
+    let has = |map: Option<&Value>, key: &str| {
+        map.and_then(Value::as_object)
+            .is_some_and(|m| m.contains_key(key))
+    };
     let spec = entity.spec();
     let labels = entity.metadata().get("labels");
     let annotations = entity.metadata().get("annotations");

@@ -10,7 +10,8 @@ fn js_len(s: &str) -> usize {
 pub fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=63).contains(&b.len())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -38,14 +39,17 @@ pub fn is_api_version(s: &str) -> bool {
 /// `kind`: `^[a-zA-Z][a-z0-9A-Z]*$`, 1–63 characters.
 pub fn is_kind(s: &str) -> bool {
     let b = s.as_bytes();
-    (1..=63).contains(&b.len()) && b[0].is_ascii_alphabetic() && b.iter().all(u8::is_ascii_alphanumeric)
+    (1..=63).contains(&b.len())
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(u8::is_ascii_alphanumeric)
 }
 
 /// Entity names, label values: `^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`, 1–63 characters.
 pub fn is_object_name(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=63).contains(&js_len(s))
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -68,7 +72,8 @@ pub fn is_label_value(s: &str) -> bool {
 /// Tags: `^[a-z0-9:+#]+(\-[a-z0-9:+#]+)*$`, 1–63 characters.
 pub fn is_tag(s: &str) -> bool {
     let b = s.as_bytes();
-    let ok = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b':' | b'+' | b'#');
+    let ok =
+        |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b':' | b'+' | b'#');
     (1..=63).contains(&b.len())
         && b.iter().all(|c| ok(c) || *c == b'-')
         && b[0] != b'-'

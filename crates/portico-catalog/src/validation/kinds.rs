@@ -29,7 +29,8 @@ pub fn check(value: &Value, entity: &Entity<'_>) -> Result<(), String> {
             return Ok(());
         };
         let spec = entity.spec();
-        let upstream_shape = spec.is_some_and(|s| s.contains_key("remotes") && !s.contains_key("definition"));
+        let upstream_shape =
+            spec.is_some_and(|s| s.contains_key("remotes") && !s.contains_key("definition"));
         if upstream_shape {
             return Err(mcp_error.with_params());
         }

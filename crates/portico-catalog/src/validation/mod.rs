@@ -27,7 +27,10 @@ pub struct ValidationError {
 impl ValidationError {
     /// An `InputError`: the entity's author must fix something.
     pub fn input(message: impl Into<String>) -> Self {
-        Self { name: "InputError", message: message.into() }
+        Self {
+            name: "InputError",
+            message: message.into(),
+        }
     }
 }
 
@@ -41,7 +44,10 @@ impl std::fmt::Display for ValidationError {
 pub fn validate_backstage(value: &Value) -> Vec<ValidationError> {
     let one = |message: String| vec![ValidationError::input(message)];
     if !value.is_object() {
-        return one(format!("Expected object at root, got {}", js::type_of(value)));
+        return one(format!(
+            "Expected object at root, got {}",
+            js::type_of(value)
+        ));
     }
     if let Some(e) = schema::first_error(&schemas::ENVELOPE, value) {
         return one(e.with_params());
@@ -52,7 +58,12 @@ pub fn validate_backstage(value: &Value) -> Vec<ValidationError> {
     let Some(entity) = Entity::new(value) else {
         return one("Malformed envelope".into());
     };
-    if let Some(field) = value.as_object().into_iter().flat_map(|o| o.keys()).find(|k| !is_root_field(k)) {
+    if let Some(field) = value
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .find(|k| !is_root_field(k))
+    {
         return one(format!("Unknown field {field}"));
     }
     let mut errors = Vec::new();

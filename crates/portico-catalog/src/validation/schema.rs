@@ -12,7 +12,10 @@ pub enum Schema {
     /// `const`.
     Const(&'static str),
     /// `type: array` of `items`, with `minItems`.
-    Array { items: &'static Schema, min_items: usize },
+    Array {
+        items: &'static Schema,
+        min_items: usize,
+    },
     /// `type: object`.
     Object(&'static ObjectSchema),
 }
@@ -36,11 +39,16 @@ pub struct SchemaError {
 
 impl SchemaError {
     fn new(message: impl Into<String>, params: impl Into<String>) -> Self {
-        Self { path: Vec::new(), message: message.into(), params: params.into() }
+        Self {
+            path: Vec::new(),
+            message: message.into(),
+            params: params.into(),
+        }
     }
 
     fn within(mut self, segment: &str) -> Self {
-        self.path.push(segment.replace('~', "~0").replace('/', "~1"));
+        self.path
+            .push(segment.replace('~', "~0").replace('/', "~1"));
         self
     }
 
@@ -49,12 +57,20 @@ impl SchemaError {
         if self.path.is_empty() {
             return "<root>".into();
         }
-        self.path.iter().rev().fold(String::new(), |acc, s| acc + "/" + s)
+        self.path
+            .iter()
+            .rev()
+            .fold(String::new(), |acc, s| acc + "/" + s)
     }
 
     /// `<path> <message> - <params>`, the form of Backstage's `throwAjvError`.
     pub fn with_params(&self) -> String {
-        format!("{} {} - {}", self.instance_path(), self.message, self.params)
+        format!(
+            "{} {} - {}",
+            self.instance_path(),
+            self.message,
+            self.params
+        )
     }
 
     /// `<path> <message>`, the form of `SchemaValidEntityPolicy`.
@@ -71,9 +87,10 @@ fn type_error(name: &str) -> SchemaError {
 pub fn first_error(schema: &Schema, value: &Value) -> Option<SchemaError> {
     match schema {
         Schema::String { non_empty } => match value {
-            Value::String(s) if *non_empty && s.is_empty() => {
-                Some(SchemaError::new("must NOT have fewer than 1 characters", "limit: 1"))
-            }
+            Value::String(s) if *non_empty && s.is_empty() => Some(SchemaError::new(
+                "must NOT have fewer than 1 characters",
+                "limit: 1",
+            )),
             Value::String(_) => None,
             _ => Some(type_error("string")),
         },
@@ -85,8 +102,12 @@ pub fn first_error(schema: &Schema, value: &Value) -> Option<SchemaError> {
             )),
             _ => Some(type_error("string")),
         },
-        Schema::Const(expected) => (value.as_str() != Some(expected))
-            .then(|| SchemaError::new("must be equal to constant", format!("allowedValue: {expected}"))),
+        Schema::Const(expected) => (value.as_str() != Some(expected)).then(|| {
+            SchemaError::new(
+                "must be equal to constant",
+                format!("allowedValue: {expected}"),
+            )
+        }),
         Schema::Array { items, min_items } => {
             let Value::Array(values) = value else {
                 return Some(type_error("array"));
@@ -112,19 +133,21 @@ pub fn first_error(schema: &Schema, value: &Value) -> Option<SchemaError> {
                     format!("missingProperty: {missing}"),
                 ));
             }
-            if object.closed {
-                if let Some(extra) = map.keys().find(|k| !object.properties.iter().any(|(p, _)| p == k)) {
-                    return Some(SchemaError::new(
-                        "must NOT have additional properties",
-                        format!("additionalProperty: {extra}"),
-                    ));
-                }
+            if object.closed
+                && let Some(extra) = map
+                    .keys()
+                    .find(|k| !object.properties.iter().any(|(p, _)| p == k))
+            {
+                return Some(SchemaError::new(
+                    "must NOT have additional properties",
+                    format!("additionalProperty: {extra}"),
+                ));
             }
             for (name, property) in object.properties {
-                if let Some(v) = map.get(*name) {
-                    if let Some(e) = first_error(property, v) {
-                        return Some(e.within(name));
-                    }
+                if let Some(v) = map.get(*name)
+                    && let Some(e) = first_error(property, v)
+                {
+                    return Some(e.within(name));
                 }
             }
             if object.string_values {

@@ -5,10 +5,22 @@ use super::schema::{ObjectSchema, Schema};
 
 const STR: Schema = Schema::String { non_empty: true };
 const ANY_STR: Schema = Schema::String { non_empty: false };
-const STR_LIST: Schema = Schema::Array { items: &STR, min_items: 0 };
-const OPEN: Schema = Schema::Object(&ObjectSchema { required: &[], closed: false, properties: &[], string_values: false });
-const STRING_MAP: Schema =
-    Schema::Object(&ObjectSchema { required: &[], closed: false, properties: &[], string_values: true });
+const STR_LIST: Schema = Schema::Array {
+    items: &STR,
+    min_items: 0,
+};
+const OPEN: Schema = Schema::Object(&ObjectSchema {
+    required: &[],
+    closed: false,
+    properties: &[],
+    string_values: false,
+});
+const STRING_MAP: Schema = Schema::Object(&ObjectSchema {
+    required: &[],
+    closed: false,
+    properties: &[],
+    string_values: true,
+});
 
 /// `EntityEnvelope`: checked before anything else.
 pub const ENVELOPE: Schema = Schema::Object(&ObjectSchema {
@@ -49,7 +61,13 @@ const ENTITY_META: Schema = Schema::Object(&ObjectSchema {
         ("labels", STRING_MAP),
         ("annotations", STRING_MAP),
         ("tags", STR_LIST),
-        ("links", Schema::Array { items: &LINK, min_items: 0 }),
+        (
+            "links",
+            Schema::Array {
+                items: &LINK,
+                min_items: 0,
+            },
+        ),
     ],
     string_values: false,
 });
@@ -80,7 +98,12 @@ const STATUS_ITEM: Schema = Schema::Object(&ObjectSchema {
             Schema::Object(&ObjectSchema {
                 required: &["name", "message"],
                 closed: false,
-                properties: &[("name", STR), ("message", ANY_STR), ("code", ANY_STR), ("stack", ANY_STR)],
+                properties: &[
+                    ("name", STR),
+                    ("message", ANY_STR),
+                    ("code", ANY_STR),
+                    ("stack", ANY_STR),
+                ],
                 string_values: false,
             }),
         ),
@@ -97,13 +120,25 @@ pub const ENTITY: Schema = Schema::Object(&ObjectSchema {
         ("kind", STR),
         ("metadata", ENTITY_META),
         ("spec", OPEN),
-        ("relations", Schema::Array { items: &RELATION, min_items: 0 }),
+        (
+            "relations",
+            Schema::Array {
+                items: &RELATION,
+                min_items: 0,
+            },
+        ),
         (
             "status",
             Schema::Object(&ObjectSchema {
                 required: &[],
                 closed: false,
-                properties: &[("items", Schema::Array { items: &STATUS_ITEM, min_items: 0 })],
+                properties: &[(
+                    "items",
+                    Schema::Array {
+                        items: &STATUS_ITEM,
+                        min_items: 0,
+                    },
+                )],
                 string_values: false,
             }),
         ),
@@ -143,7 +178,13 @@ macro_rules! kind_spec {
 /// `API` v1alpha1: `spec.definition` is required.
 pub const API: Schema = kind_spec!(
     ["type", "lifecycle", "owner", "definition"],
-    [("type", STR), ("lifecycle", STR), ("owner", STR), ("system", STR), ("definition", STR)]
+    [
+        ("type", STR),
+        ("lifecycle", STR),
+        ("owner", STR),
+        ("system", STR),
+        ("definition", STR)
+    ]
 );
 
 /// The upstream alpha `API` variant for MCP servers: `spec.remotes` instead of a definition.
@@ -190,13 +231,27 @@ pub const KINDS: &[(&str, Schema)] = &[
     ),
     (
         "Resource",
-        kind_spec!(["type", "owner"], [("type", STR), ("owner", STR), ("dependsOn", STR_LIST), ("system", STR)]),
+        kind_spec!(
+            ["type", "owner"],
+            [
+                ("type", STR),
+                ("owner", STR),
+                ("dependsOn", STR_LIST),
+                ("system", STR)
+            ]
+        ),
     ),
     (
         "Group",
         kind_spec!(
             ["type", "children"],
-            [("type", STR), ("profile", PROFILE), ("parent", STR), ("children", STR_LIST), ("members", STR_LIST)]
+            [
+                ("type", STR),
+                ("profile", PROFILE),
+                ("parent", STR),
+                ("children", STR_LIST),
+                ("members", STR_LIST)
+            ]
         ),
     ),
     (
@@ -211,7 +266,19 @@ pub const KINDS: &[(&str, Schema)] = &[
             ]
         ),
     ),
-    ("User", kind_spec!(["memberOf"], [("profile", PROFILE), ("memberOf", STR_LIST)])),
-    ("System", kind_spec!(["owner"], [("owner", STR), ("domain", STR), ("type", STR)])),
-    ("Domain", kind_spec!(["owner"], [("owner", STR), ("subdomainOf", STR), ("type", STR)])),
+    (
+        "User",
+        kind_spec!(["memberOf"], [("profile", PROFILE), ("memberOf", STR_LIST)]),
+    ),
+    (
+        "System",
+        kind_spec!(["owner"], [("owner", STR), ("domain", STR), ("type", STR)]),
+    ),
+    (
+        "Domain",
+        kind_spec!(
+            ["owner"],
+            [("owner", STR), ("subdomainOf", STR), ("type", STR)]
+        ),
+    ),
 ];

@@ -75,10 +75,19 @@ fn every_case_gives_exactly_its_expected_errors() {
     let cases: Vec<Case> = case_files().iter().flat_map(|f| load(f)).collect();
     let mut failures = Vec::new();
     for case in &cases {
-        let options = ValidateOptions { remote_policy: RemotePolicy { registry_rules: case.registry_rules } };
+        let options = ValidateOptions {
+            remote_policy: RemotePolicy {
+                registry_rules: case.registry_rules,
+            },
+        };
         let reports = validate_documents(case.body.as_bytes(), &options);
         let [report] = reports.as_slice() else {
-            failures.push(format!("{}/{}: expected one document, found {}", case.file, case.name, reports.len()));
+            failures.push(format!(
+                "{}/{}: expected one document, found {}",
+                case.file,
+                case.name,
+                reports.len()
+            ));
             continue;
         };
         let errors: Vec<&str> = report.errors.iter().map(|e| e.message.as_str()).collect();
@@ -91,20 +100,39 @@ fn every_case_gives_exactly_its_expected_errors() {
         if let Some(expected) = &case.mcp {
             let found = serde_json::to_value(&report.mcp).unwrap();
             if &found != expected {
-                failures.push(format!("{}/{}: mcp\n  expected {expected}\n  found    {found}", case.file, case.name));
+                failures.push(format!(
+                    "{}/{}: mcp\n  expected {expected}\n  found    {found}",
+                    case.file, case.name
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
-    assert!(cases.len() >= 120, "the table holds only {} cases", cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert!(
+        cases.len() >= 120,
+        "the table holds only {} cases",
+        cases.len()
+    );
     let valid = cases.iter().filter(|c| c.errors.is_empty()).count();
-    assert!(valid >= 20 && cases.len() - valid >= 60, "table needs both valid ({valid}) and invalid cases");
+    assert!(
+        valid >= 20 && cases.len() - valid >= 60,
+        "table needs both valid ({valid}) and invalid cases"
+    );
 }
 
 #[test]
 fn case_names_are_unique() {
-    let mut names: Vec<String> =
-        case_files().iter().flat_map(|f| load(f)).map(|c| format!("{}/{}", c.file, c.name)).collect();
+    let mut names: Vec<String> = case_files()
+        .iter()
+        .flat_map(|f| load(f))
+        .map(|c| format!("{}/{}", c.file, c.name))
+        .collect();
     let total = names.len();
     names.sort();
     names.dedup();

@@ -6,12 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use portico_catalog::{DocumentReport, RemotePolicy, ValidateOptions, ValidationError, validate_documents};
+use portico_catalog::{
+    DocumentReport, RemotePolicy, ValidateOptions, ValidationError, validate_documents,
+};
 use serde_json::json;
 
 /// Arguments of `portico validate`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit status: 0 when every document is valid, 1 when any is not, 2 on usage or I/O errors.")]
+#[command(
+    after_help = "Exit status: 0 when every document is valid, 1 when any is not, 2 on usage or I/O errors."
+)]
 pub struct Args {
     /// Files, directories (searched recursively for *.yaml and *.yml) or `-` for standard input.
     #[arg(required = true, value_name = "PATH")]
@@ -44,7 +48,11 @@ struct Tally {
 
 /// Runs `portico validate`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let options = ValidateOptions { remote_policy: RemotePolicy { registry_rules: args.registry_rules } };
+    let options = ValidateOptions {
+        remote_policy: RemotePolicy {
+            registry_rules: args.registry_rules,
+        },
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut tally = Tally::default();
@@ -58,7 +66,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         for file in files {
-            let name = if file.as_os_str() == "-" { "<stdin>".to_string() } else { file.display().to_string() };
+            let name = if file.as_os_str() == "-" {
+                "<stdin>".to_string()
+            } else {
+                file.display().to_string()
+            };
             let reports = match read_limited(&file, args.max_file_size) {
                 Ok(Ok(bytes)) => validate_documents(&bytes, &options),
                 Ok(Err(too_big)) => vec![too_big],
@@ -71,7 +83,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             for report in &reports {
                 tally.documents += 1;
                 tally.invalid += usize::from(!report.errors.is_empty());
-                tally.available_servers += usize::from(report.mcp.as_ref().is_some_and(|m| m.available));
+                tally.available_servers +=
+                    usize::from(report.mcp.as_ref().is_some_and(|m| m.available));
                 match args.format {
                     Format::Json => writeln!(out, "{}", json_line(&name, report))?,
                     Format::Text => write_text(&mut out, &name, report)?,
@@ -110,12 +123,17 @@ fn collect_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![path.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
             let entry = entry?;
             let path = entry.path();
             if entry.file_type()?.is_dir() {
                 pending.push(path);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
                 files.push(path);
             }
         }
@@ -128,7 +146,10 @@ fn collect_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 fn read_limited(path: &Path, limit: u64) -> anyhow::Result<Result<Vec<u8>, DocumentReport>> {
     let mut bytes = Vec::new();
     if path.as_os_str() == "-" {
-        std::io::stdin().lock().take(limit + 1).read_to_end(&mut bytes)?;
+        std::io::stdin()
+            .lock()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)?;
     } else {
         let file = std::fs::File::open(path).context("cannot open file")?;
         let size = file.metadata()?.len();
@@ -177,8 +198,16 @@ fn json_line(file: &str, report: &DocumentReport) -> serde_json::Value {
 
 fn write_text(out: &mut impl Write, file: &str, report: &DocumentReport) -> std::io::Result<()> {
     let what = report.entity_ref.as_deref().unwrap_or("document");
-    let verdict = if report.errors.is_empty() { "valid" } else { "INVALID" };
-    writeln!(out, "{file}:{} (document {}) {what}: {verdict}", report.line, report.index)?;
+    let verdict = if report.errors.is_empty() {
+        "valid"
+    } else {
+        "INVALID"
+    };
+    writeln!(
+        out,
+        "{file}:{} (document {}) {what}: {verdict}",
+        report.line, report.index
+    )?;
     for error in &report.errors {
         writeln!(out, "  error: {}", error.message)?;
     }

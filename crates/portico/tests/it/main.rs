@@ -1,0 +1,3 @@
+//! Tests of the `portico` command, run as a real process.
+
+mod validate;

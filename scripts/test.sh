@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Portico's whole test suite, runnable on a fresh machine: installs what the tests need, then
+# checks formatting and lints, runs every test, and gives the fuzz target a short run.
+#
+#   PORTICO_FUZZ_SECONDS=N   how long the fuzz smoke run lasts (default 30; 0 skips it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+cargo --version
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "format"
+cargo fmt --all --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked
+
+fuzz_seconds="${PORTICO_FUZZ_SECONDS:-30}"
+if [ "$fuzz_seconds" -gt 0 ] && rustup toolchain list | grep -q nightly; then
+  step "fuzz smoke run (${fuzz_seconds}s)"
+  if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked --version 0.13.1
+  fi
+  (cd fuzz && cargo +nightly fuzz run parse_validate -- -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -timeout=5)
+fi
