@@ -25,7 +25,7 @@ fuzz_seconds="${PORTICO_FUZZ_SECONDS:-30}"
 if [ "$fuzz_seconds" -gt 0 ] && rustup toolchain list | grep -q nightly; then
   step "fuzz smoke run (${fuzz_seconds}s)"
   if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-    cargo install cargo-fuzz --locked --version 0.13.1
+    cargo install cargo-fuzz --locked --version 0.13.2
   fi
   (cd fuzz && cargo +nightly fuzz run parse_validate -- -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -timeout=5)
 fi

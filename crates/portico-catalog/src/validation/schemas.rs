@@ -58,6 +58,7 @@ const ENTITY_META: Schema = Schema::Object(&ObjectSchema {
         ("name", STR),
         ("namespace", STR),
         ("title", STR),
+        ("description", ANY_STR),
         ("labels", STRING_MAP),
         ("annotations", STRING_MAP),
         ("tags", STR_LIST),
