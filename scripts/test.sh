@@ -7,16 +7,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=lib/postgres.sh
+source scripts/lib/postgres.sh
 
 step "toolchain"
 cargo --version
-rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo fmt --version && cargo clippy --version
 
 step "format"
 cargo fmt --all --check
 
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "PostgreSQL for the store tests"
+start_test_postgres
 
 step "tests"
 cargo test --workspace --locked
