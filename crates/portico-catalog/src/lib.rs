@@ -56,3 +56,6 @@ pub fn validate_entity(value: &Value, options: &ValidateOptions) -> EntityReport
         });
     EntityReport { errors, mcp }
 }
+
+#[cfg(feature = "service")]
+pub mod service;

@@ -9,6 +9,13 @@ use clap::Parser;
 /// Runs the command line with the process arguments; returns the exit code.
 pub fn run() -> ExitCode {
     let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTICO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match cli.run() {
         Ok(code) => code,
         Err(e) => {

@@ -9,17 +9,19 @@ mod kinds;
 mod schema;
 mod schemas;
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::entity::Entity;
 use crate::js;
 
 /// One validation problem, named like Backstage's errors (`InputError`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationError {
     /// Error class, e.g. `InputError`.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// What is wrong, in Backstage's words where Backstage has any.
     pub message: String,
 }
@@ -28,7 +30,7 @@ impl ValidationError {
     /// An `InputError`: the entity's author must fix something.
     pub fn input(message: impl Into<String>) -> Self {
         Self {
-            name: "InputError",
+            name: Cow::Borrowed("InputError"),
             message: message.into(),
         }
     }

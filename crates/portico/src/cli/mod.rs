@@ -1,5 +1,6 @@
 //! Subcommands of `portico`.
 
+mod serve;
 mod validate;
 
 use std::process::ExitCode;
@@ -16,6 +17,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run Portico: the catalog API on 127.0.0.1:7007 (no config file needed).
+    Serve(serve::Args),
     /// Check catalog YAML files the way a Backstage catalog reads them, and report MCP servers.
     Validate(validate::Args),
 }
@@ -24,6 +27,7 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
+            Command::Serve(args) => serve::run(args),
             Command::Validate(args) => validate::run(args),
         }
     }

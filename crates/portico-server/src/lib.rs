@@ -1,0 +1,11 @@
+//! Portico's server: configuration, API authentication, the HTTP application and `serve`.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod serve;
+
+pub use app::{AppState, app};
+pub use config::{Config, ConfigSources};
