@@ -38,9 +38,9 @@ impl Rng {
         &items[self.below(items.len())]
     }
 
-    /// Up to `max` distinct elements of `items`, in their original order.
+    /// One to `max` distinct elements of `items`, in their original order.
     pub fn some<'a, T>(&mut self, items: &'a [T], max: usize) -> Vec<&'a T> {
-        let want = self.below(max + 1);
+        let want = 1 + self.below(max);
         let mut chosen: Vec<usize> = Vec::with_capacity(want);
         while chosen.len() < want.min(items.len()) {
             let i = self.below(items.len());

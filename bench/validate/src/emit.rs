@@ -146,11 +146,11 @@ mod tests {
     #[test]
     fn yaml_shape() {
         let entity = json!({"kind": "API", "metadata": {"name": "x", "tags": ["a", "b"], "links": [{"url": "u", "title": "t"}]},
-            "spec": {"definition": "a: 1\n\nb:\n  - c\n", "n": 3, "e": [], "true": "k"}});
+            "spec": {"definition": "a: 1\n\nb:\n  - c\n", "count": 3, "e": [], "true": "k"}});
         let text = yaml(&[entity]);
         assert_eq!(
             text,
-            "---\nkind: \"API\"\nmetadata:\n  name: \"x\"\n  tags:\n    - \"a\"\n    - \"b\"\n  links:\n    - url: \"u\"\n      title: \"t\"\nspec:\n  definition: |\n    a: 1\n\n    b:\n      - c\n  n: 3\n  e: []\n  \"true\": \"k\"\n"
+            "---\nkind: \"API\"\nmetadata:\n  name: \"x\"\n  tags:\n    - \"a\"\n    - \"b\"\n  links:\n    - url: \"u\"\n      title: \"t\"\nspec:\n  definition: |\n    a: 1\n\n    b:\n      - c\n  count: 3\n  e: []\n  \"true\": \"k\"\n"
         );
     }
 }

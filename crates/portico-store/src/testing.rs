@@ -15,7 +15,9 @@ use crate::{Backend, Store, StoreError};
 pub async fn stores() -> Vec<(Store, TestDatabase)> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let store = Store::open_sqlite(&dir.path().join("portico.db")).await.expect("SQLite opens");
+    let store = Store::open_sqlite(&dir.path().join("portico.db"))
+        .await
+        .expect("SQLite opens");
     out.push((store, TestDatabase::Sqlite(dir)));
     if std::env::var("PORTICO_TEST_POSTGRES").as_deref() == Ok("skip") {
         return out;
@@ -23,7 +25,9 @@ pub async fn stores() -> Vec<(Store, TestDatabase)> {
     let base = std::env::var("PORTICO_TEST_POSTGRES_URL").expect(
         "PORTICO_TEST_POSTGRES_URL is not set: run ./scripts/test.sh, or set PORTICO_TEST_POSTGRES=skip to test SQLite only",
     );
-    let (store, name) = fresh_postgres(&base).await.expect("PostgreSQL test database");
+    let (store, name) = fresh_postgres(&base)
+        .await
+        .expect("PostgreSQL test database");
     out.push((store, TestDatabase::Postgres(name)));
     out
 }
@@ -55,10 +59,17 @@ pub async fn fresh_postgres(base_url: &str) -> Result<(Store, String), StoreErro
         "portico_test_{}_{}_{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
     );
-    let admin = sqlx::AnyPool::connect(base_url).await.map_err(StoreError::Connect)?;
-    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+    let admin = sqlx::AnyPool::connect(base_url)
+        .await
+        .map_err(StoreError::Connect)?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await?;
     admin.close().await;
     let (prefix, _) = base_url.rsplit_once('/').unwrap_or((base_url, ""));
     let store = Store::open(&format!("{prefix}/{name}")).await?;

@@ -14,11 +14,13 @@ async fn migrations_apply_on_every_backend_and_tables_work() {
             .execute(store.pool())
             .await
             .unwrap_or_else(|e| panic!("{:?}: {e}", db.backend()));
-        let row = sqlx::query("SELECT updated_by, updated_at FROM catalog_overlays WHERE entity_ref = $1")
-            .bind("api:default/x")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let row = sqlx::query(
+            "SELECT updated_by, updated_at FROM catalog_overlays WHERE entity_ref = $1",
+        )
+        .bind("api:default/x")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
         assert_eq!(row.get::<String, _>(0), "user:default/jane");
         assert_eq!(row.get::<i64, _>(1), 1);
         assert_eq!(store.backend(), db.backend());
@@ -37,7 +39,11 @@ async fn reopening_an_sqlite_file_keeps_data() {
         .unwrap();
     store.close().await;
     let store = portico_store::Store::open_sqlite(&path).await.unwrap();
-    let n: i64 = sqlx::query("SELECT COUNT(*) FROM catalog_overlays").fetch_one(store.pool()).await.unwrap().get(0);
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM catalog_overlays")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
 }
 
