@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn files_deep_merge_in_order_and_variables_substitute() {
-        let a = "backend:\n  listen: {port: 8000}\n  auth:\n    externalAccess:\n      - type: static\n        options: {token: ${TOKEN}, subject: ci}\ncatalog:\n  locations: [{type: file, target: a}]\n";
+        let a = "backend:\n  listen: {port: 8000}\n  auth:\n    externalAccess:\n      - type: static\n        options: {token: '${TOKEN}', subject: ci}\ncatalog:\n  locations: [{type: file, target: a}]\n";
         let b = "backend:\n  listen: {host: 0.0.0.0}\ncatalog:\n  locations: [{type: url, target: 'https://x/y.yaml'}]\n";
         let config = load(&[a, b], &[("TOKEN", "secret-token")]).unwrap();
         assert_eq!(

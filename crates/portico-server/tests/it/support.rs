@@ -1,0 +1,58 @@
+//! A test application over a fresh store, with one static token.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use portico_catalog::service::{Catalog, CatalogOptions};
+use portico_server::auth::StaticTokens;
+use portico_server::{AppState, app};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The token every test request sends.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// An app per backend, with `admins` allowed to write any overlay.
+pub async fn apps(admins: &[&str]) -> Vec<(Router, portico_store::testing::TestDatabase)> {
+    portico_store::testing::stores()
+        .await
+        .into_iter()
+        .map(|(store, db)| {
+            let options = CatalogOptions { admins: admins.iter().map(|a| a.to_string()).collect(), ..CatalogOptions::default() };
+            let state = AppState {
+                catalog: Catalog::new(store, options),
+                auth: Arc::new(StaticTokens::new(vec![(TOKEN.into(), "ci".into())])),
+                metrics: None,
+            };
+            (app(state), db)
+        })
+        .collect()
+}
+
+/// Sends a request (with the token unless `token` is `None`) and returns status and JSON body.
+pub async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>, token: Option<&str>) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(json) => {
+            request = request.header("content-type", "application/json");
+            Body::from(json.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+    (status, json)
+}
+
+/// `call` with the test token.
+pub async fn api(app: &Router, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    call(app, method, uri, body, Some(TOKEN)).await
+}
