@@ -436,3 +436,17 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    /// `config/app-config.yaml` documents every key with its default: it must load, and give
+    /// exactly the defaults.
+    #[test]
+    fn the_documented_sample_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/app-config.yaml");
+        let config = Config::load(&ConfigSources { files: vec![path], env: Vec::new() }).unwrap();
+        assert_eq!(config, Config::default());
+    }
+}
