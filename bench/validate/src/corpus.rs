@@ -63,6 +63,7 @@ pub struct Corpus {
     pub mcp_servers: usize,
 }
 
+/// Words that product areas and services are named after.
 const WORDS: &[&str] = &[
     "payments",
     "search",
@@ -93,9 +94,11 @@ const WORDS: &[&str] = &[
     "fraud",
     "support",
 ];
+/// Second words of service names.
 const SUFFIXES: &[&str] = &[
     "service", "api", "worker", "backend", "ui", "sync", "proxy", "jobs", "store", "svc",
 ];
+/// Owning teams (Group names).
 const TEAMS: &[&str] = &[
     "platform-team",
     "payments-squad",
@@ -108,6 +111,7 @@ const TEAMS: &[&str] = &[
     "growth",
     "content-ops",
 ];
+/// User names, `first.last`.
 const PEOPLE: &[&str] = &[
     "jane.doe",
     "john.smith",
@@ -117,6 +121,7 @@ const PEOPLE: &[&str] = &[
     "sofia.rossi",
     "kenji.sato",
 ];
+/// Tags as catalogs use them, including the `:`, `+` and `#` Backstage allows.
 const TAGS: &[&str] = &[
     "java",
     "python",
@@ -135,6 +140,7 @@ const TAGS: &[&str] = &[
     "tier:1",
     "pci",
 ];
+/// Lifecycles, weighted towards production.
 const LIFECYCLES: &[&str] = &[
     "production",
     "production",
@@ -142,7 +148,9 @@ const LIFECYCLES: &[&str] = &[
     "experimental",
     "deprecated",
 ];
+/// Cloud regions, for labels and resource names.
 const REGIONS: &[&str] = &["eu-west-1", "us-east-1", "us-central1", "ap-northeast-1"];
+/// Descriptions, one with non-ASCII text.
 const DESCRIPTIONS: &[&str] = &[
     "Handles the request path for this part of the product.",
     "Owned by the team listed below; see the runbook before paging.",

@@ -44,12 +44,17 @@ struct Args {
 
 /// What the Node half prints: medians of entities per second, and one verdict per entity.
 struct NodeResult {
+    /// Already-parsed entities validated per second.
     parsed_per_sec: f64,
+    /// YAML documents parsed and validated per second.
     yaml_per_sec: f64,
+    /// How many entities Backstage accepts.
     valid: usize,
+    /// Backstage's verdict for each entity, in corpus order.
     verdicts: Vec<bool>,
 }
 
+/// Generates the corpus, times Portico, then Backstage, and prints the table and the agreement.
 fn main() {
     let Args {
         entities,
@@ -318,12 +323,13 @@ fn run_node(node_dir: &Path, jsonl: &Path, yaml: &Path) -> NodeResult {
 
 /// One line of the table.
 fn row(label: &str, portico: f64, node: f64, goal: &str) {
-    println!(
+    let line = format!(
         "{label:<34}{:>14}{:>20}{:>8.1}x{goal:>9}",
         format!("{}/s", thousands(portico)),
         format!("{}/s", thousands(node)),
         portico / node
     );
+    println!("{}", line.trim_end());
 }
 
 /// A rate rounded to a whole number, with thousands separators.
