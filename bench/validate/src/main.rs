@@ -55,6 +55,10 @@ struct NodeResult {
 }
 
 /// Generates the corpus, times Portico, then Backstage, and prints the table and the agreement.
+/// The same allocator as the `portico` binary, so the figures are Portico's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let Args {
         entities,

@@ -122,13 +122,12 @@ fn targets<'e>(entity: &Entity<'e>) -> impl Iterator<Item = (&'static RelationFi
         .iter()
         .filter(move |f| f.kind == kind)
         .flat_map(move |f| {
-            let value = spec.and_then(|s| s.get(f.field));
-            let list: Vec<&'e str> = match value {
-                Some(Value::String(s)) => vec![s.as_str()],
-                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-                _ => Vec::new(),
+            let values: &'e [Value] = match spec.and_then(|s| s.get(f.field)) {
+                Some(Value::Array(items)) => items,
+                Some(value @ Value::String(_)) => std::slice::from_ref(value),
+                _ => &[],
             };
-            list.into_iter().map(move |t| (f, t))
+            values.iter().filter_map(Value::as_str).map(move |t| (f, t))
         })
 }
 

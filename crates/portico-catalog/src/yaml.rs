@@ -244,7 +244,8 @@ enum Frame {
     },
     Mapping {
         map: Map<String, Value>,
-        key: Option<String>,
+        /// The pending key, with where it was written.
+        key: Option<(String, usize, usize)>,
         anchor: usize,
         nodes: usize,
     },
@@ -413,21 +414,22 @@ impl<'a> DocumentReader<'a> {
             }) => {
                 *total += nodes;
                 match key.take() {
-                    Some(k) => {
-                        map.insert(k, value);
-                    }
-                    None => {
-                        let k = match mapping_key(value) {
-                            Ok(k) => k,
-                            Err(message) => return Err(error(message)),
-                        };
-                        if map.contains_key(&k) {
-                            return Err(error(format!(
-                                "Map keys must be unique; \"{k}\" is repeated"
-                            )));
+                    Some((k, key_line, key_column)) => match map.entry(k) {
+                        serde_json::map::Entry::Vacant(slot) => {
+                            slot.insert(value);
                         }
-                        *key = Some(k);
-                    }
+                        serde_json::map::Entry::Occupied(slot) => {
+                            return Err(YamlError {
+                                line: key_line,
+                                column: key_column,
+                                message: format!("Map keys must be unique; \"{}\" is repeated", slot.key()),
+                            });
+                        }
+                    },
+                    None => match mapping_key(value) {
+                        Ok(k) => *key = Some((k, line, column)),
+                        Err(message) => return Err(error(message)),
+                    },
                 }
             }
         }

@@ -191,30 +191,32 @@ const RESERVED: &[&str] = &[
     "spec",
 ];
 
-/// The reserved-field rule of Backstage's `ReservedFieldsEntityPolicy`.
+/// The reserved-field rule of Backstage's `ReservedFieldsEntityPolicy`: one pass over each map,
+/// and the errors (rare) in the policy's order.
 pub fn check_reserved(entity: &Entity<'_>, errors: &mut Vec<ValidationError>) {
-    let has = |map: Option<&Value>, key: &str| {
-        map.and_then(Value::as_object)
-            .is_some_and(|m| m.contains_key(key))
+    let metadata = entity.metadata();
+    let maps = [
+        entity.spec(),
+        metadata.get("labels").and_then(Value::as_object),
+        metadata.get("annotations").and_then(Value::as_object),
+    ];
+    let found = |map: Option<&serde_json::Map<String, Value>>| {
+        map.into_iter().flat_map(|m| m.keys()).filter_map(|k| RESERVED.iter().position(|r| r == k)).collect::<Vec<_>>()
     };
-    let spec = entity.spec();
-    let labels = entity.metadata().get("labels");
-    let annotations = entity.metadata().get("annotations");
-    for key in RESERVED {
-        if spec.is_some_and(|s| s.contains_key(*key)) {
-            errors.push(ValidationError::input(format!(
-                "The spec may not contain the field {key}, because it has reserved meaning"
-            )));
-        }
-        if has(labels, key) {
-            errors.push(ValidationError::input(format!(
-                "A label may not have the field {key}, because it has reserved meaning"
-            )));
-        }
-        if has(annotations, key) {
-            errors.push(ValidationError::input(format!(
-                "An annotation may not have the field {key}, because it has reserved meaning"
-            )));
+    let hits: Vec<Vec<usize>> = maps.iter().map(|m| if m.is_some_and(|m| m.keys().any(|k| RESERVED.contains(&k.as_str()))) { found(*m) } else { Vec::new() }).collect();
+    if hits.iter().all(Vec::is_empty) {
+        return;
+    }
+    for (i, key) in RESERVED.iter().enumerate() {
+        let messages = [
+            format!("The spec may not contain the field {key}, because it has reserved meaning"),
+            format!("A label may not have the field {key}, because it has reserved meaning"),
+            format!("An annotation may not have the field {key}, because it has reserved meaning"),
+        ];
+        for (hit, message) in hits.iter().zip(messages) {
+            if hit.contains(&i) {
+                errors.push(ValidationError::input(message));
+            }
         }
     }
 }

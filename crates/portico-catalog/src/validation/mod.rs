@@ -51,11 +51,14 @@ pub fn validate_backstage(value: &Value) -> Vec<ValidationError> {
             js::type_of(value)
         ));
     }
-    if let Some(e) = schema::first_error(&schemas::ENVELOPE, value) {
-        return one(e.with_params());
-    }
-    if let Some(e) = schema::first_error(&schemas::ENTITY, value) {
-        return one(format!("Malformed envelope, {}", e.without_params()));
+    // The entity schema is stricter than the envelope's: when it holds, so does the envelope.
+    if !schema::is_valid(&schemas::ENTITY, value) {
+        if let Some(e) = schema::first_error(&schemas::ENVELOPE, value) {
+            return one(e.with_params());
+        }
+        if let Some(e) = schema::first_error(&schemas::ENTITY, value) {
+            return one(format!("Malformed envelope, {}", e.without_params()));
+        }
     }
     let Some(entity) = Entity::new(value) else {
         return one("Malformed envelope".into());

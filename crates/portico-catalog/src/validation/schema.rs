@@ -85,6 +85,54 @@ fn type_error(name: &str) -> SchemaError {
 
 /// The first error of `value` against `schema`, in Ajv's keyword order.
 pub fn first_error(schema: &Schema, value: &Value) -> Option<SchemaError> {
+    if is_valid(schema, value) {
+        return None;
+    }
+    ordered_first_error(schema, value)
+}
+
+/// Whether `value` fits `schema`. One pass over each object's entries with no hashing or
+/// allocation: the common, valid case stays cheap, and only an invalid value pays for finding
+/// the error Ajv would name first.
+pub fn is_valid(schema: &Schema, value: &Value) -> bool {
+    match schema {
+        Schema::String { non_empty } => value.as_str().is_some_and(|s| !*non_empty || !s.is_empty()),
+        Schema::StringEnum(allowed) => value.as_str().is_some_and(|s| allowed.contains(&s)),
+        Schema::Const(expected) => value.as_str() == Some(expected),
+        Schema::Array { items, min_items } => value
+            .as_array()
+            .is_some_and(|values| values.len() >= *min_items && values.iter().all(|v| is_valid(items, v))),
+        Schema::Object(object) => {
+            let Value::Object(map) = value else { return false };
+            let mut required_found = 0;
+            for (key, v) in map {
+                match object.properties.iter().find(|(name, _)| same_key(name, key)) {
+                    Some((name, property)) => {
+                        if !is_valid(property, v) {
+                            return false;
+                        }
+                        required_found += usize::from(object.required.contains(name));
+                    }
+                    None if object.closed => return false,
+                    None => {}
+                }
+                if object.string_values && !key.is_empty() && !v.is_string() {
+                    return false;
+                }
+            }
+            required_found == object.required.len()
+        }
+    }
+}
+
+/// Key equality that rejects most mismatches on length and first byte before comparing bytes.
+fn same_key(name: &str, key: &str) -> bool {
+    let (a, b) = (name.as_bytes(), key.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The first error in Ajv's order: required, additional properties, then each property.
+fn ordered_first_error(schema: &Schema, value: &Value) -> Option<SchemaError> {
     match schema {
         Schema::String { non_empty } => match value {
             Value::String(s) if *non_empty && s.is_empty() => Some(SchemaError::new(
