@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "PostgreSQL for the store tests"
 start_test_postgres
 
+step "Node packages for the catalog-client tests"
+npm ci --prefix tests/catalog-client --no-audit --no-fund
+
 step "tests"
 cargo test --workspace --locked
 

@@ -8,8 +8,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -50,6 +53,36 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite admits one writer at a time and cannot wait for a lock it must upgrade mid-
+    /// transaction, so Portico queues its SQLite writers here instead of failing them.
+    writer: Arc<Mutex<()>>,
+}
+
+/// A write transaction; on SQLite it also holds the writer slot until it ends.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _slot: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -74,7 +107,7 @@ impl Store {
             .await
             .map_err(StoreError::Connect)?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, writer: Arc::new(Mutex::new(())) })
     }
 
     /// Opens (creating if needed) an SQLite database file.
@@ -85,6 +118,16 @@ impl Store {
     /// The pool, for queries.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Starts a transaction that writes. Every write goes through here, so that SQLite writers
+    /// queue instead of failing with "database is locked".
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let slot = match self.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        Ok(WriteTx { tx: self.pool.begin().await?, _slot: slot })
     }
 
     /// The database behind the pool.

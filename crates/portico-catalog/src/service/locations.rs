@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::overlay::Overlay;
-use super::persist::{self, Write, content_hash, now_ms};
+use super::persist::{self, Write, WriteMode, content_hash, now_ms};
 use super::processing::{entity_ref_of, process};
 use super::sources::{LOCATION_TYPES, read_location};
 use super::{Catalog, CatalogError};
@@ -195,7 +195,7 @@ impl Catalog {
 
     /// Removes a location and every entity it provided.
     pub async fn remove_location(&self, id: &str) -> Result<(), CatalogError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let refs: Vec<String> =
             sqlx::query("SELECT entity_ref FROM catalog_entities WHERE source = $1")
                 .bind(source_of(id))
@@ -337,7 +337,7 @@ impl Catalog {
             }
         }
         for batch in pending.chunks(BATCH) {
-            let mut tx = self.store.pool().begin().await?;
+            let mut tx = self.store.begin_write().await?;
             for candidate in batch {
                 let overlay = overlays.get(&candidate.entity_ref);
                 let Some(processed) = process(
@@ -368,6 +368,7 @@ impl Catalog {
                     &candidate.raw,
                     &processed,
                     &hash,
+                    WriteMode::Upsert,
                 )
                 .await?
                 {
@@ -419,7 +420,7 @@ impl Catalog {
             .map(|r| r.get(0))
             .collect();
         for batch in stale.chunks(BATCH) {
-            let mut tx = self.store.pool().begin().await?;
+            let mut tx = self.store.begin_write().await?;
             for entity_ref in batch {
                 persist::delete_entity(&mut tx, entity_ref).await?;
             }

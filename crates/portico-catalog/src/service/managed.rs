@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::persist::{self, Write, content_hash};
+use super::persist::{self, Write, WriteMode, content_hash};
 use super::processing::{entity_ref_of, process};
 use super::{Catalog, CatalogError, MANAGED_SOURCE, summary};
 use crate::validate_backstage;
@@ -11,12 +11,7 @@ impl Catalog {
     /// Creates a managed entity; 409 when its reference is taken.
     pub async fn create_managed(&self, raw: Value) -> Result<Value, CatalogError> {
         let entity_ref = checked_ref(&raw)?;
-        if self.entity_by_ref(&entity_ref).await?.is_some() {
-            return Err(CatalogError::Conflict(format!(
-                "Entity {entity_ref} already exists"
-            )));
-        }
-        self.write_managed(raw, &entity_ref).await
+        self.write_managed(raw, &entity_ref, WriteMode::Create).await
     }
 
     /// Replaces a managed entity; 404 when missing, 409 when another source owns it.
@@ -34,10 +29,10 @@ impl Catalog {
         if self.entity_by_ref(&given).await?.is_none() {
             return Err(CatalogError::NotFound(format!("No entity {given}")));
         }
-        self.write_managed(raw, &given).await
+        self.write_managed(raw, &given, WriteMode::Upsert).await
     }
 
-    async fn write_managed(&self, raw: Value, entity_ref: &str) -> Result<Value, CatalogError> {
+    async fn write_managed(&self, raw: Value, entity_ref: &str, mode: WriteMode) -> Result<Value, CatalogError> {
         let overlays = self.overlay(entity_ref).await?;
         let processed = process(&raw, overlays.as_ref(), None, &self.options.validate)
             .ok_or_else(|| CatalogError::Input("the entity has no kind and name".into()))?;
@@ -52,13 +47,15 @@ impl Catalog {
             .map(|o| serde_json::to_string(&o).unwrap_or_default())
             .unwrap_or_default();
         let hash = content_hash(&[&raw_json, &overlay_json]);
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         if let Write::Conflict { owner } =
-            persist::write_entity(&mut tx, MANAGED_SOURCE, "", &raw, &processed, &hash).await?
+            persist::write_entity(&mut tx, MANAGED_SOURCE, "", &raw, &processed, &hash, mode).await?
         {
-            return Err(CatalogError::Conflict(format!(
-                "Entity {entity_ref} is provided by {owner}; it cannot be managed here"
-            )));
+            return Err(CatalogError::Conflict(if owner == MANAGED_SOURCE {
+                format!("Entity {entity_ref} already exists")
+            } else {
+                format!("Entity {entity_ref} is provided by {owner}; it cannot be managed here")
+            }));
         }
         tx.commit().await?;
         self.entity_by_ref(entity_ref)
@@ -78,7 +75,7 @@ impl Catalog {
                 "Entity {key} is provided by {owner}, not managed here"
             )));
         }
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         persist::delete_entity(&mut tx, &key).await?;
         tx.commit().await?;
         Ok(())

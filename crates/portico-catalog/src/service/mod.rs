@@ -1,12 +1,14 @@
 //! The catalog service: entities from locations, managed entities and overlays, processed and
 //! stored, then read back the way Backstage's catalog API serves them.
 
+pub mod filter;
 mod locations;
 mod managed;
 pub mod overlay;
 mod overlays;
 pub mod persist;
 pub mod processing;
+pub mod query;
 mod reads;
 mod registry;
 pub mod search;

@@ -5,7 +5,7 @@ use portico_store::sqlx::{self, Row};
 use serde_json::Value;
 
 use super::overlay::Overlay;
-use super::persist::{self, Write, content_hash, now_ms};
+use super::persist::{self, Write, WriteMode, content_hash, now_ms};
 use super::processing::{MANAGED_BY_LOCATION, process};
 use super::{Actor, Catalog, CatalogError, summary};
 use crate::{Entity, EntityRef};
@@ -135,7 +135,7 @@ impl Catalog {
             &overlay_json,
             stored.location.as_deref().unwrap_or(""),
         ]);
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         if let Write::Conflict { owner } = persist::write_entity(
             &mut tx,
             &stored.source,
@@ -143,6 +143,7 @@ impl Catalog {
             &stored.raw,
             &processed,
             &hash,
+            WriteMode::Upsert,
         )
         .await?
         {

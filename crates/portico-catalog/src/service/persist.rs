@@ -51,7 +51,17 @@ pub fn placeholders(offset: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// Writes one processed entity from `source`; refuses a reference another source owns.
+/// Whether a write may replace an entity that already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Only create: an existing entity, whoever wrote it, is a conflict.
+    Create,
+    /// Create or replace, as long as the same source owns it.
+    Upsert,
+}
+
+/// Writes one processed entity from `source`; refuses a reference another source owns. Races
+/// between writers are settled by the database: a concurrent create loses with a conflict.
 pub async fn write_entity(
     conn: &mut AnyConnection,
     source: &str,
@@ -59,6 +69,7 @@ pub async fn write_entity(
     raw: &Value,
     processed: &Processed,
     hash: &str,
+    mode: WriteMode,
 ) -> Result<Write, sqlx::Error> {
     let existing =
         sqlx::query("SELECT uid, source, hash FROM catalog_entities WHERE entity_ref = $1")
@@ -68,7 +79,7 @@ pub async fn write_entity(
     let uid = match &existing {
         Some(row) => {
             let owner: String = row.get(1);
-            if owner != source {
+            if owner != source || mode == WriteMode::Create {
                 return Ok(Write::Conflict { owner });
             }
             if row.get::<String, _>(2) == hash {
@@ -85,13 +96,21 @@ pub async fn write_entity(
         metadata.insert("etag".into(), json!(etag));
     }
     let errors = serde_json::to_string(&processed.errors).unwrap_or_else(|_| "[]".into());
-    sqlx::query(
+    // A new entity is only inserted if nobody did meanwhile; a known one is only replaced while
+    // its source still owns it.
+    let sql = if existing.is_none() {
+        "INSERT INTO catalog_entities (entity_ref, uid, source, source_key, raw, entity, errors, hash, etag, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (entity_ref) DO NOTHING"
+    } else {
         "INSERT INTO catalog_entities (entity_ref, uid, source, source_key, raw, entity, errors, hash, etag, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (entity_ref) DO UPDATE SET source_key = excluded.source_key, raw = excluded.raw,
            entity = excluded.entity, errors = excluded.errors, hash = excluded.hash, etag = excluded.etag,
-           updated_at = excluded.updated_at",
-    )
+           updated_at = excluded.updated_at
+         WHERE catalog_entities.source = excluded.source"
+    };
+    let done = sqlx::query(sql)
     .bind(&processed.entity_ref)
     .bind(&uid)
     .bind(source)
@@ -104,6 +123,14 @@ pub async fn write_entity(
     .bind(now_ms())
     .execute(&mut *conn)
     .await?;
+    if done.rows_affected() == 0 {
+        let owner = sqlx::query("SELECT source FROM catalog_entities WHERE entity_ref = $1")
+            .bind(&processed.entity_ref)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map_or_else(|| "another writer".to_string(), |r| r.get(0));
+        return Ok(Write::Conflict { owner });
+    }
     clear_derived(conn, &processed.entity_ref).await?;
     insert_relations(conn, processed).await?;
     insert_search(

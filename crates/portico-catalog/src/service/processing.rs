@@ -40,7 +40,10 @@ pub fn process(
     let entity_ref = entity_ref_of(raw)?;
     let mut entity = raw.clone();
     if let Some(metadata) = entity.get_mut("metadata").and_then(Value::as_object_mut) {
-        let has_namespace = metadata.get("namespace").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+        let has_namespace = metadata
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
         if !has_namespace {
             metadata.insert(
                 "namespace".into(),

@@ -47,7 +47,7 @@ impl Catalog {
             .ref_of_uid(uid)
             .await?
             .ok_or_else(|| CatalogError::NotFound(format!("No entity with uid {uid}")))?;
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         persist::delete_entity(&mut tx, &entity_ref).await?;
         tx.commit().await?;
         Ok(())

@@ -3,4 +3,5 @@
 mod cases;
 mod examples;
 mod properties;
+mod query;
 mod service;

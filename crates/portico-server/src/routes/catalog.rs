@@ -4,10 +4,13 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use portico_catalog::service::filter::{EntityFilter, Fields};
+use portico_catalog::service::query::{EntitiesRequest, QueryRequest};
 use portico_catalog::service::{LocationOrigin, Overlay};
 use portico_catalog::{ValidationError, validate_entity};
 use serde::Deserialize;
@@ -20,6 +23,9 @@ use crate::error::ApiError;
 /// The catalog routes, to nest under `/api/catalog`.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/entities", get(entities))
+        .route("/entities/by-query", get(by_query))
+        .route("/entity-facets", get(facets))
         .route("/entities/by-name/{kind}/{namespace}/{name}", get(by_name))
         .route("/entities/by-uid/{uid}", get(by_uid).delete(delete_by_uid))
         .route("/entities/by-refs", post(by_refs))
@@ -37,6 +43,50 @@ pub fn routes() -> Router<AppState> {
             get(get_overlay).put(put_overlay).delete(delete_overlay),
         )
         .route("/mcp-servers", get(mcp_servers))
+}
+
+/// The decoded `name=value` pairs of a query string.
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+fn pairs_ref(pairs: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// `GET /entities`: Backstage's list, a JSON array; a `Link: <…>; rel="next"` header when limited.
+async fn entities(State(state): State<AppState>, _: Principal, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    let request = EntitiesRequest::from_query(pairs_ref(&pairs))?;
+    let page = state.catalog.entities_page(&request).await?;
+    let mut response = Json(Value::Array(page.items)).into_response();
+    if let Some(after) = page.next_after {
+        let link = format!("</api/catalog/entities?after={}>; rel=\"next\"", url::form_urlencoded::byte_serialize(after.as_bytes()).collect::<String>());
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(axum::http::header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+/// `GET /entities/by-query`: `{items, totalItems, pageInfo}` with stable cursors.
+async fn by_query(State(state): State<AppState>, _: Principal, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    let request = QueryRequest::from_query(pairs_ref(&pairs))?;
+    let page = state.catalog.query_entities(&request).await?;
+    Ok(Json(json!(page)))
+}
+
+/// `GET /entity-facets?facet=…&filter=…`: `{facets: {<facet>: [{value, count}]}}`.
+async fn facets(State(state): State<AppState>, _: Principal, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    let facets: Vec<String> = pairs.iter().filter(|(k, _)| k == "facet").map(|(_, v)| v.clone()).collect();
+    if facets.is_empty() {
+        return Err(ApiError::input("at least one facet parameter is required, e.g. ?facet=kind"));
+    }
+    let filters: Vec<&str> = pairs.iter().filter(|(k, _)| k == "filter").map(|(_, v)| v.as_str()).collect();
+    let filter = EntityFilter::parse(&filters)?;
+    Ok(Json(json!(state.catalog.facets(&facets, &filter).await?)))
 }
 
 fn entity_ref(kind: &str, namespace: &str, name: &str) -> String {
@@ -92,11 +142,8 @@ async fn by_refs(
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
     let items = state.catalog.entities_by_refs(&body.entity_refs).await?;
-    let _ = body.fields;
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|e| e.unwrap_or(Value::Null))
-        .collect();
+    let fields = Fields::parse(&body.fields.unwrap_or_default())?;
+    let items: Vec<Value> = items.into_iter().map(|e| e.map_or(Value::Null, |e| fields.apply(e))).collect();
     Ok(Json(json!({ "items": items })))
 }
 

@@ -1,3 +1,7 @@
 //! Tests of the `portico` command, run as a real process.
 
+mod catalog_client;
+mod concurrent_writes;
+mod durability;
+mod serve_support;
 mod validate;
