@@ -3,21 +3,25 @@
 //! (`GET /entity-facets`).
 //!
 //! Everything is answered from the search rows (`catalog_search`, one row per flattened
-//! `(key, value)` of an entity) through the `(key, value, entity_ref)` index:
+//! `(key, value)` of an entity), mostly through the `(key, value, entity_ref)` index:
 //!
 //! - each alternative of a filter is driven by one condition's index range (the most selective
-//!   equality condition), the other conditions are `EXISTS` probes on the same index;
+//!   equality condition), the other conditions are `EXISTS` probes per row;
 //! - a `kind=<k>` condition next to another one becomes a range on the entity reference instead
-//!   (`kind` is the reference's prefix), which turns the common "kind plus something" filter into
-//!   one index range with no probes. This runs on SQLite only, and only after checking that no
-//!   stored entity has a kind that would make the prefix ambiguous (an invalid kind containing
-//!   `:`, or one too long to be indexed);
-//! - sorting uses the smallest search value of the sort key of each entity; entities without one
-//!   sort last in both directions; the entity reference breaks ties. Text compares by bytes on
-//!   both databases (PostgreSQL gets `COLLATE "C"`), so pages are identical on both;
+//!   (the kind is the reference's prefix), which turns the common "kind plus something" filter
+//!   into one index range with no probes. SQLite only, and only after checking that no stored
+//!   entity has a kind that would make the prefix ambiguous (an invalid kind containing `:`, or
+//!   one too long to be indexed);
+//! - a sort key sorts by the smallest search value of each entity; entities without one come
+//!   last in both directions; the entity reference breaks ties, in the direction of the first
+//!   key (as Backstage does). Text compares by bytes on both databases (PostgreSQL gets
+//!   `COLLATE "C"`), so pages are identical on both. On SQLite a single sort key is read along
+//!   its own index when the matches are dense enough, so a page costs a few hundred rows rather
+//!   than a lookup per match;
 //! - `by-query` pages are keyset pages: a cursor carries the query, the direction, the sort key
 //!   of the boundary item and the total, so later pages neither skip nor repeat items while the
-//!   data stays the same, and the total is counted once.
+//!   data stays the same, and the total is counted once (on the first page, beside reading the
+//!   page when a spare connection is at hand).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -42,7 +46,11 @@ const ESTIMATE_CAP: i64 = 1000;
 
 /// At most this many rows of a sort key are read for one page along its index before the
 /// general plan (a lookup per match, then a sort) takes over.
+#[cfg(not(test))]
 const SORT_SCAN_BUDGET: u64 = 4000;
+/// Small in unit tests, so that they reach the fallback.
+#[cfg(test)]
+const SORT_SCAN_BUDGET: u64 = 6;
 
 /// Direction of a sort.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,21 +294,31 @@ impl Catalog {
         let mut conn = self.store.pool().acquire().await?;
         let dialect = Dialect::of(self.store.backend());
         let source = Source::plan(&mut conn, dialect, &query.filter).await?;
-        let total_items = match total {
-            Some(total) => total,
-            None => count(&mut conn, dialect, &source, query.full_text.as_ref()).await?,
+        let full_text = query.full_text.as_ref();
+        let window = Window { boundary: boundary.clone(), backwards, offset, limit: Some(limit.saturating_add(1)) };
+        let page = PageRead { dialect, source: &source, full_text, order: &query.order, window: &window, limit, fields: &req.fields };
+        let (total_items, (rows, more, items)) = match total {
+            Some(total) => (total, page.run(&mut conn, Some(total)).await?),
+            // A single sort key reads along its index only when the matches are not too sparse,
+            // which the total tells: count first.
+            None if query.order.len() == 1 => {
+                let total = count(&mut conn, dialect, &source, full_text).await?;
+                (total, page.run(&mut conn, Some(total)).await?)
+            }
+            // Otherwise the page does not depend on the total: count meanwhile on a second
+            // connection when one is idle (both databases let readers run side by side). Never
+            // wait for one while holding this one: busy pools would deadlock.
+            None => match self.spare_connection().await {
+                Some(mut other) => {
+                    let counting = count(&mut other, dialect, &source, full_text);
+                    tokio::try_join!(counting, page.run(&mut conn, None))?
+                }
+                None => {
+                    let total = count(&mut conn, dialect, &source, full_text).await?;
+                    (total, page.run(&mut conn, None).await?)
+                }
+            },
         };
-        let mut rows = if limit == 0 {
-            Vec::new()
-        } else {
-            let window = Window { boundary: boundary.clone(), backwards, offset, limit: Some(limit.saturating_add(1)) };
-            fetch_page(&mut conn, dialect, &source, query.full_text.as_ref(), &query.order, &window, Some(total_items)).await?
-        };
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        if backwards {
-            rows.reverse();
-        }
         // Going forward, there is a next page when the extra row came back, and a previous one
         // when this page starts after something. Going backward, the other way round.
         let (has_next, has_prev) = if backwards { (!rows.is_empty(), more) } else { (more, boundary.is_some() || offset > 0) };
@@ -319,9 +337,20 @@ impl Catalog {
             next_cursor: rows.last().filter(|_| has_next).map(|r| cursor(&r.key, false)),
             prev_cursor: rows.first().filter(|_| has_prev).map(|r| cursor(&r.key, true)),
         };
-        let refs: Vec<String> = rows.into_iter().map(|r| r.entity_ref).collect();
-        let items = materialize(&mut conn, &refs, &req.fields).await?;
         Ok(QueryPage { items, total_items, page_info })
+    }
+
+    /// A second connection for work that can run beside the current one: an idle one, or a new
+    /// one while the pool is below its size; `None` rather than waiting for a busy pool.
+    async fn spare_connection(&self) -> Option<sqlx::pool::PoolConnection<sqlx::Any>> {
+        let pool = self.store.pool();
+        if let Some(idle) = pool.try_acquire() {
+            return Some(idle);
+        }
+        if pool.size() >= pool.options().get_max_connections() {
+            return None;
+        }
+        tokio::time::timeout(std::time::Duration::from_millis(20), pool.acquire()).await.ok()?.ok()
     }
 
     /// `GET /entity-facets`: for each facet key, its distinct values (as written) among the
@@ -538,9 +567,10 @@ impl Dialect {
     }
 
     /// Makes SQLite look up one entity's rows of a key through `catalog_search_entity`
-    /// (`entity_ref, key, …`). Without statistics, SQLite takes `key = ?` on the covering
-    /// `(key, value, entity_ref)` index for as selective and would scan every row of the key for
-    /// each entity. PostgreSQL plans from statistics and needs no hint.
+    /// (`entity_ref, key, …`). Without statistics SQLite rates `key = ?` on the covering
+    /// `(key, value, entity_ref)` index as good as `entity_ref = ? AND key = ?`, prefers the
+    /// covering one, and then scans every row of the key for each entity. PostgreSQL plans from
+    /// statistics and needs no hint.
     fn by_entity_hint(self) -> &'static str {
         match self.backend {
             Backend::Sqlite => " INDEXED BY catalog_search_entity",
@@ -554,9 +584,9 @@ impl Dialect {
         matches!(self.backend, Backend::Sqlite)
     }
 
-    /// Whether `kind` conditions may be answered from the reference prefix: an index range on
-    /// SQLite; PostgreSQL compares with a collation its index does not have, so there it would
-    /// not help.
+    /// Whether `kind` conditions may be answered from the reference prefix. On PostgreSQL the
+    /// check that the prefix is exact needs a byte-order range over the kind values, which its
+    /// index (in the database's collation) cannot serve, so there `kind` stays a probe.
     fn kind_as_prefix(self) -> bool {
         matches!(self.backend, Backend::Sqlite)
     }
@@ -895,7 +925,7 @@ async fn plan_branch(
         }
     }
     let own_row = |c: &FilterCondition| !c.key.starts_with("relations.");
-    let check_exists = !own_row(&driver) && !checks.iter().any(own_row);
+    let check_exists = !own_row(driver) && !checks.iter().any(own_row);
     Ok(Branch { driver: driver.clone(), kinds: kind_prefixes, checks, check_exists })
 }
 
@@ -973,6 +1003,36 @@ struct Window {
     limit: Option<u64>,
 }
 
+/// Reading one `by-query` page: its rows (one extra asked for, to tell whether more follow),
+/// in page order, and its entities.
+struct PageRead<'a> {
+    dialect: Dialect,
+    source: &'a Source,
+    full_text: Option<&'a FullText>,
+    order: &'a [OrderField],
+    window: &'a Window,
+    limit: u64,
+    fields: &'a Fields,
+}
+
+impl PageRead<'_> {
+    /// The page's rows, whether more follow, and its entities.
+    async fn run(&self, conn: &mut AnyConnection, total: Option<u64>) -> Result<(Vec<PageRow>, bool, Vec<Value>), CatalogError> {
+        if self.limit == 0 {
+            return Ok((Vec::new(), false, Vec::new()));
+        }
+        let mut rows = fetch_page(conn, self.dialect, self.source, self.full_text, self.order, self.window, total).await?;
+        let more = rows.len() as u64 > self.limit;
+        rows.truncate(usize::try_from(self.limit).unwrap_or(usize::MAX));
+        if self.window.backwards {
+            rows.reverse();
+        }
+        let refs: Vec<String> = rows.iter().map(|r| r.entity_ref.clone()).collect();
+        let items = materialize(conn, &refs, self.fields).await?;
+        Ok((rows, more, items))
+    }
+}
+
 /// One item of a page: its reference and its place in the sort.
 struct PageRow {
     entity_ref: String,
@@ -1013,14 +1073,14 @@ async fn fetch_page(
         let refs = fetch_by_ref(conn, dialect, source, extra, &range, !window.backwards, window.limit, window.offset).await?;
         return Ok(refs.into_iter().map(|r| PageRow::new(r, Vec::new())).collect());
     }
-    if let ([field], Some(limit), Some(total), 0) = (order, window.limit, total, window.offset) {
-        if dialect.sort_along_index() {
-            let boundary = window.boundary.as_ref();
-            if let Some(rows) =
-                fetch_along_sort_index(conn, dialect, source, full_text, field, boundary, window.backwards, limit, total).await?
-            {
-                return Ok(rows);
-            }
+    if let ([field], Some(limit), Some(total), 0) = (order, window.limit, total, window.offset)
+        && dialect.sort_along_index()
+    {
+        let boundary = window.boundary.as_ref();
+        if let Some(rows) =
+            fetch_along_sort_index(conn, dialect, source, full_text, field, boundary, window.backwards, limit, total).await?
+        {
+            return Ok(rows);
         }
     }
     fetch_sorted(conn, dialect, source, extra, order, window).await
@@ -1230,31 +1290,8 @@ async fn rows_with_value(
     let mut out: Vec<PageRow> = Vec::new();
     loop {
         let need = want - out.len() as u64;
-        // The key's rows from the boundary on, in index order, at most the budget of them.
-        let scan = |sql: &mut Sql| {
-            let c = dialect.collate();
-            let (dir, after, at_or_after) = if ascending { ("ASC", ">", ">=") } else { ("DESC", "<", "<=") };
-            let key = sql.text(key);
-            let mut text = format!("SELECT k.entity_ref, k.value FROM catalog_search k WHERE k.key = {key}");
-            match &from {
-                Some((value, entity_ref)) => {
-                    let value = sql.text(value);
-                    let entity_ref = sql.text(entity_ref);
-                    if !ascending {
-                        text.push_str(&format!(" AND k.value{c} >= ''"));
-                    }
-                    text.push_str(&format!(
-                        " AND k.value{c} {at_or_after} {value} AND (k.value{c} {after} {value} OR k.entity_ref{c} {after} {entity_ref})"
-                    ));
-                }
-                None => text.push_str(&format!(" AND k.value{c} >= ''")),
-            }
-            let budget = sql.int(SORT_SCAN_BUDGET);
-            text.push_str(&format!(" ORDER BY k.value{c} {dir}, k.entity_ref{c} {dir} LIMIT {budget}"));
-            (text, key)
-        };
         let mut sql = Sql::new(dialect);
-        let (inner, key_arg) = scan(&mut sql);
+        let (inner, key_arg) = scan_sort_key(&mut sql, key, from.as_ref(), ascending);
         let c = dialect.collate();
         let dir = direction(ascending);
         let hint = dialect.by_entity_hint();
@@ -1290,11 +1327,39 @@ async fn rows_with_value(
         }
         // Fewer rows than asked: either the key's rows ran out, or the budget did.
         let mut sql = Sql::new(dialect);
-        let (inner, _) = scan(&mut sql);
+        let (inner, _) = scan_sort_key(&mut sql, key, from.as_ref(), ascending);
         sql.push(&format!("SELECT COUNT(*) FROM ({inner}) q"));
         let scanned: i64 = sql.query().fetch_one(&mut *conn).await?.try_get(0)?;
         return Ok((u64::try_from(scanned).unwrap_or(0) < SORT_SCAN_BUDGET).then_some(out));
     }
+}
+
+/// `SELECT k.entity_ref, k.value …`: the rows of a sort key with a value, from `from`
+/// (exclusive) on, in index order, at most [`SORT_SCAN_BUDGET`] of them. Also returns the
+/// placeholder of the key.
+fn scan_sort_key(sql: &mut Sql, key: &str, from: Option<&(String, String)>, ascending: bool) -> (String, String) {
+    let c = sql.dialect.collate();
+    let (dir, after, at_or_after) = if ascending { ("ASC", ">", ">=") } else { ("DESC", "<", "<=") };
+    let key = sql.text(key);
+    let mut text = format!("SELECT k.entity_ref, k.value FROM catalog_search k WHERE k.key = {key}");
+    match from {
+        Some((value, entity_ref)) => {
+            let value = sql.text(value);
+            let entity_ref = sql.text(entity_ref);
+            // Ascending, the boundary is the lower bound of the index range (a second one
+            // would make SQLite seek from the other); descending, `>= ''` still leaves NULLs out.
+            if !ascending {
+                text.push_str(&format!(" AND k.value{c} >= ''"));
+            }
+            text.push_str(&format!(
+                " AND k.value{c} {at_or_after} {value} AND (k.value{c} {after} {value} OR k.entity_ref{c} {after} {entity_ref})"
+            ));
+        }
+        None => text.push_str(&format!(" AND k.value{c} >= ''")),
+    }
+    let budget = sql.int(SORT_SCAN_BUDGET);
+    text.push_str(&format!(" ORDER BY k.value{c} {dir}, k.entity_ref{c} {dir} LIMIT {budget}"));
+    (text, key)
 }
 
 /// The entities of `refs`, in that order, projected.
@@ -1345,7 +1410,8 @@ mod base64url {
                 b'A'..=b'Z' => c - b'A',
                 b'a'..=b'z' => c - b'a' + 26,
                 b'0'..=b'9' => c - b'0' + 52,
-                b'-' | b'+' => 62,
+                // `+` may arrive as a space when a query string was form-decoded.
+                b'-' | b'+' | b' ' => 62,
                 b'_' | b'/' => 63,
                 _ => return None,
             };
@@ -1367,6 +1433,94 @@ mod base64url {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::CatalogOptions;
+    use serde_json::json;
+
+    /// 12 entities `a00…` and 20 `z00…` (tagged `zz`, some titled, one with repeated tags),
+    /// so a filter on `zz` sorted by name has its matches bunched at the end.
+    async fn bunched(catalog: &Catalog) {
+        for i in 0..32 {
+            let name = if i < 12 { format!("a{i:02}") } else { format!("z{:02}", i - 12) };
+            let mut metadata = json!({"name": name});
+            if i >= 12 {
+                metadata["tags"] = if i == 20 { json!(["zz", "b", "b", "a"]) } else { json!(["zz", format!("t{}", i % 5)]) };
+            }
+            if i % 3 == 0 {
+                metadata["title"] = json!(["Gamma", "alpha", "Beta"][i % 9 / 3]);
+            }
+            let entity = json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": metadata,
+                "spec": {"type": "service", "lifecycle": "production", "owner": "team"}});
+            catalog.create_managed(entity).await.unwrap();
+        }
+    }
+
+    /// The expected order: smallest lowercased value of `key` (missing last), then reference,
+    /// both in `order`'s direction.
+    fn expected(entities: &[Value], key: &str, order: SortOrder) -> Vec<String> {
+        let mut keyed: Vec<(Option<String>, String)> = entities
+            .iter()
+            .map(|e| {
+                let r = format!("component:default/{}", e["metadata"]["name"].as_str().unwrap());
+                let value = match key {
+                    "metadata.tags" => e["metadata"]["tags"].as_array().and_then(|t| t.iter().filter_map(|v| v.as_str()).min().map(str::to_string)),
+                    _ => e["metadata"][key.trim_start_matches("metadata.")].as_str().map(str::to_lowercase),
+                };
+                (value, r)
+            })
+            .collect();
+        keyed.sort_by(|(va, ra), (vb, rb)| {
+            let by_value = match (va, vb) {
+                (Some(a), Some(b)) => a.cmp(b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            };
+            let by_value = if order == SortOrder::Desc && va.is_some() && vb.is_some() { by_value.reverse() } else { by_value };
+            let by_ref = if order == SortOrder::Desc { rb.cmp(ra) } else { ra.cmp(rb) };
+            by_value.then(by_ref)
+        });
+        keyed.into_iter().map(|(_, r)| r).collect()
+    }
+
+    fn refs(page: &QueryPage) -> Vec<String> {
+        page.items.iter().map(|e| format!("component:default/{}", e["metadata"]["name"].as_str().unwrap())).collect()
+    }
+
+    #[tokio::test]
+    async fn sorting_along_the_index_agrees_with_the_general_plan() {
+        for (store, db) in portico_store::testing::stores().await {
+            let catalog = Catalog::new(store, CatalogOptions::default());
+            bunched(&catalog).await;
+            for filter in ["", "metadata.tags=zz", "kind=component", "metadata.tags=zz,metadata.name=z05"] {
+                let filter_param = EntityFilter::parse(&[filter]).unwrap();
+                let all = catalog.entities(&EntitiesRequest { filter: filter_param.clone(), ..Default::default() }).await.unwrap();
+                for key in ["metadata.name", "metadata.title", "metadata.tags"] {
+                    for order in [SortOrder::Asc, SortOrder::Desc] {
+                        let want = expected(&all, key, order);
+                        let req = QueryRequest {
+                            filter: filter_param.clone(),
+                            order_fields: vec![OrderField::new(key, order)],
+                            limit: Some(2),
+                            ..Default::default()
+                        };
+                        let mut pages = vec![catalog.query_entities(&req).await.unwrap()];
+                        while let Some(next) = pages.last().unwrap().page_info.next_cursor.clone() {
+                            let next = QueryRequest { cursor: Some(next), limit: Some(2), ..Default::default() };
+                            pages.push(catalog.query_entities(&next).await.unwrap());
+                        }
+                        let seen: Vec<String> = pages.iter().flat_map(refs).collect();
+                        let case = format!("{:?} filter {filter:?} by {key} {order:?}", db.backend());
+                        assert_eq!(seen, want, "{case}");
+                        for i in 1..pages.len() {
+                            let back = QueryRequest { cursor: pages[i].page_info.prev_cursor.clone(), limit: Some(2), ..Default::default() };
+                            let back = catalog.query_entities(&back).await.unwrap();
+                            assert_eq!(refs(&back), refs(&pages[i - 1]), "{case}, back from page {i}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn base64_round_trips() {
