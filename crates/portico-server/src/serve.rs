@@ -162,6 +162,11 @@ async fn refresh_loop(catalog: Catalog, interval: Duration, mut stop: watch::Rec
         tokio::select! {
             result = catalog.refresh_all() => match result {
                 Ok(reports) => {
+                    if reports.iter().any(|(_, r)| r.written > 0 || r.removed > 0)
+                        && let Err(e) = catalog.store().optimize().await
+                    {
+                        tracing::warn!(error = %e, "updating planner statistics failed");
+                    }
                     for (location, report) in reports {
                         tracing::info!(location = %location.target, written = report.written, unchanged = report.unchanged,
                             removed = report.removed, problems = report.problems.len(), "location refreshed");

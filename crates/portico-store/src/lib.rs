@@ -107,7 +107,11 @@ impl Store {
             .await
             .map_err(StoreError::Connect)?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend, writer: Arc::new(Mutex::new(())) })
+        Ok(Self {
+            pool,
+            backend,
+            writer: Arc::new(Mutex::new(())),
+        })
     }
 
     /// Opens (creating if needed) an SQLite database file.
@@ -127,7 +131,21 @@ impl Store {
             Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
             Backend::Postgres => None,
         };
-        Ok(WriteTx { tx: self.pool.begin().await?, _slot: slot })
+        Ok(WriteTx {
+            tx: self.pool.begin().await?,
+            _slot: slot,
+        })
+    }
+
+    /// Refreshes the query planner's statistics after bulk changes. SQLite gathers none on its
+    /// own, and without them it can pick a poor index; PostgreSQL's autovacuum already does this.
+    pub async fn optimize(&self) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA optimize=0x10002")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The database behind the pool.

@@ -25,9 +25,15 @@ pub struct Processed {
     pub relations: Vec<Relation>,
 }
 
-/// The canonical reference of a raw entity, when its envelope names one.
+/// The canonical reference of a raw entity, when its envelope names one unambiguously: a kind
+/// or namespace holding `:` or `/` would make `kind:namespace/name` mean two entities.
 pub fn entity_ref_of(raw: &Value) -> Option<String> {
-    Entity::new(raw).map(|e| e.entity_ref().canonical())
+    let entity = Entity::new(raw)?;
+    let ambiguous = |part: &str| part.contains([':', '/']);
+    if ambiguous(entity.kind()) || ambiguous(entity.namespace()) || entity.name().contains('/') {
+        return None;
+    }
+    Some(entity.entity_ref().canonical())
 }
 
 /// Runs the pipeline on a raw entity; `None` when the entity has no usable kind and name.

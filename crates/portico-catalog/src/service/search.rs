@@ -29,7 +29,8 @@ pub struct SearchRow {
 /// Root fields that are not indexed as such.
 const SKIPPED_ROOT_FIELDS: &[&str] = &["relations", "status", "attachments"];
 
-/// The search rows of an entity and of the relations it declares.
+/// The search rows of an entity and of the relations it declares, each `(entity, key, value)`
+/// once, so that counting rows counts entities.
 pub fn search_rows(entity_ref: &str, entity: &Value, relations: &[Relation]) -> Vec<SearchRow> {
     let mut rows = Vec::new();
     if let Some(root) = entity.as_object() {
@@ -48,6 +49,8 @@ pub fn search_rows(entity_ref: &str, entity: &Value, relations: &[Relation]) -> 
             original: Some(target),
         });
     }
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    rows.retain(|r| seen.insert((r.entity_ref.clone(), r.key.clone(), r.value.clone())));
     rows
 }
 

@@ -435,3 +435,19 @@ async fn admins_may_write_any_overlay_and_unowned_entities_are_open() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn entities_whose_reference_would_be_ambiguous_are_not_stored() {
+    for (catalog, _db) in catalogs().await {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = "apiVersion: backstage.io/v1alpha1\nkind: 'a:b'\nmetadata: {name: c}\n---\napiVersion: backstage.io/v1alpha1\nkind: a\nmetadata: {name: c, namespace: 'b:x'}\n";
+        write(dir.path(), "odd.yaml", odd);
+        let (location, _) = catalog
+            .add_location("file", dir.path().to_str().unwrap(), LocationOrigin::Api)
+            .await
+            .unwrap();
+        let report = catalog.refresh_location(&location.id).await.unwrap();
+        assert_eq!(report.written, 0);
+        assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
+    }
+}
