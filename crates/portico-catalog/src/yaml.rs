@@ -422,7 +422,10 @@ impl<'a> DocumentReader<'a> {
                             return Err(YamlError {
                                 line: key_line,
                                 column: key_column,
-                                message: format!("Map keys must be unique; \"{}\" is repeated", slot.key()),
+                                message: format!(
+                                    "Map keys must be unique; \"{}\" is repeated",
+                                    slot.key()
+                                ),
                             });
                         }
                     },

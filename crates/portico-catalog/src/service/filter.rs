@@ -52,7 +52,9 @@ impl EntityFilter {
                     .into_iter()
                     .map(|c| FilterCondition {
                         key: c.key.to_lowercase(),
-                        values: c.values.map(|vs| vs.iter().map(|v| v.to_lowercase()).collect()),
+                        values: c
+                            .values
+                            .map(|vs| vs.iter().map(|v| v.to_lowercase()).collect()),
                     })
                     .collect()
             })
@@ -71,7 +73,12 @@ impl EntityFilter {
         let mut any_of = Vec::new();
         for param in params {
             let mut conditions: Vec<(String, Option<Vec<String>>)> = Vec::new();
-            for statement in param.as_ref().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            for statement in param
+                .as_ref()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
                 let (key, value) = match statement.split_once('=') {
                     Some((key, value)) => (key.trim(), Some(value.trim())),
                     None => (statement, None),
@@ -89,14 +96,20 @@ impl EntityFilter {
                     }
                 };
                 if let Some(value) = value {
-                    conditions[index].1.get_or_insert_with(Vec::new).push(value.to_lowercase());
+                    conditions[index]
+                        .1
+                        .get_or_insert_with(Vec::new)
+                        .push(value.to_lowercase());
                 }
             }
             if !conditions.is_empty() {
                 any_of.push(
                     conditions
                         .into_iter()
-                        .map(|(key, values)| FilterCondition { key: key.to_lowercase(), values })
+                        .map(|(key, values)| FilterCondition {
+                            key: key.to_lowercase(),
+                            values,
+                        })
                         .collect(),
                 );
             }
@@ -132,7 +145,12 @@ impl Fields {
     /// (`a[0]`) is refused, as in Backstage.
     pub fn parse<S: AsRef<str>>(params: &[S]) -> Result<Self, CatalogError> {
         let mut paths: Vec<String> = Vec::new();
-        for path in params.iter().flat_map(|p| p.as_ref().split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+        for path in params
+            .iter()
+            .flat_map(|p| p.as_ref().split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             if path.contains('[') {
                 return Err(CatalogError::Input(format!(
                     "Invalid field \"{path}\", array type fields are not supported"
@@ -180,7 +198,11 @@ fn resolve<'a>(value: &'a Value, path: &str) -> Option<(Vec<String>, &'a Value)>
     let mut current = value;
     let mut pending = String::new();
     for (i, part) in parts.iter().enumerate() {
-        let candidate = if pending.is_empty() { (*part).to_string() } else { format!("{pending}.{part}") };
+        let candidate = if pending.is_empty() {
+            (*part).to_string()
+        } else {
+            format!("{pending}.{part}")
+        };
         match child(current, &candidate) {
             Some(next) => {
                 current = next;
@@ -243,21 +265,32 @@ mod tests {
     use serde_json::json;
 
     fn cond(key: &str, values: Option<&[&str]>) -> FilterCondition {
-        FilterCondition { key: key.into(), values: values.map(|vs| vs.iter().map(|v| v.to_string()).collect()) }
+        FilterCondition {
+            key: key.into(),
+            values: values.map(|vs| vs.iter().map(|v| v.to_string()).collect()),
+        }
     }
 
     #[test]
     fn parses_like_backstage() {
-        let f = EntityFilter::parse(&["kind=API, spec.type = MCP-Server ,kind=component", "metadata.tags"]).unwrap();
+        let f = EntityFilter::parse(&[
+            "kind=API, spec.type = MCP-Server ,kind=component",
+            "metadata.tags",
+        ])
+        .unwrap();
         assert_eq!(
             f.alternatives(),
             [
-                vec![cond("kind", Some(&["api", "component"])), cond("spec.type", Some(&["mcp-server"]))],
+                vec![
+                    cond("kind", Some(&["api", "component"])),
+                    cond("spec.type", Some(&["mcp-server"]))
+                ],
                 vec![cond("metadata.tags", None)],
             ]
         );
         // Split at the first `=`; empty values are values; a bare key next to a value adds nothing.
-        let f = EntityFilter::parse(&["metadata.annotations.a/b=x=y,spec.x=,kind,kind=api"]).unwrap();
+        let f =
+            EntityFilter::parse(&["metadata.annotations.a/b=x=y,spec.x=,kind,kind=api"]).unwrap();
         assert_eq!(
             f.alternatives(),
             [vec![
@@ -269,21 +302,34 @@ mod tests {
         assert!(EntityFilter::parse(&["", " , ,"]).unwrap().is_empty());
         assert!(EntityFilter::parse::<&str>(&[]).unwrap().is_empty());
         let err = EntityFilter::parse(&["kind=api,=x"]).unwrap_err();
-        assert!(matches!(err, CatalogError::Input(ref m) if m.contains("'=x' is not a valid statement")), "{err}");
+        assert!(
+            matches!(err, CatalogError::Input(ref m) if m.contains("'=x' is not a valid statement")),
+            "{err}"
+        );
     }
 
     #[test]
     fn projects_fields() {
         let entity = json!({"kind": "API", "metadata": {"name": "a", "annotations": {"backstage.io/x": "1", "b": "2"},
             "tags": ["t"]}, "spec": {"remotes": [{"type": "sse", "url": "u"}]}});
-        let fields = Fields::parse(&["kind, metadata.name", "metadata.annotations.backstage.io/x,spec.missing,metadata.tags"]).unwrap();
+        let fields = Fields::parse(&[
+            "kind, metadata.name",
+            "metadata.annotations.backstage.io/x,spec.missing,metadata.tags",
+        ])
+        .unwrap();
         assert_eq!(
             fields.apply(entity.clone()),
             json!({"kind": "API", "metadata": {"name": "a", "annotations": {"backstage.io/x": "1"}, "tags": ["t"]}})
         );
         let fields = Fields::parse(&["spec.remotes.0.url,metadata"]).unwrap();
-        assert_eq!(fields.apply(entity.clone()), json!({"spec": {"remotes": [{"url": "u"}]}, "metadata": entity["metadata"]}));
-        assert_eq!(Fields::parse(&[" , "]).unwrap().apply(entity.clone()), entity);
+        assert_eq!(
+            fields.apply(entity.clone()),
+            json!({"spec": {"remotes": [{"url": "u"}]}, "metadata": entity["metadata"]})
+        );
+        assert_eq!(
+            Fields::parse(&[" , "]).unwrap().apply(entity.clone()),
+            entity
+        );
         assert!(Fields::parse(&["metadata.tags[0]"]).is_err());
     }
 }

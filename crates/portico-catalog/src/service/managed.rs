@@ -11,7 +11,8 @@ impl Catalog {
     /// Creates a managed entity; 409 when its reference is taken.
     pub async fn create_managed(&self, raw: Value) -> Result<Value, CatalogError> {
         let entity_ref = checked_ref(&raw)?;
-        self.write_managed(raw, &entity_ref, WriteMode::Create).await
+        self.write_managed(raw, &entity_ref, WriteMode::Create)
+            .await
     }
 
     /// Replaces a managed entity; 404 when missing, 409 when another source owns it.
@@ -32,7 +33,12 @@ impl Catalog {
         self.write_managed(raw, &given, WriteMode::Upsert).await
     }
 
-    async fn write_managed(&self, raw: Value, entity_ref: &str, mode: WriteMode) -> Result<Value, CatalogError> {
+    async fn write_managed(
+        &self,
+        raw: Value,
+        entity_ref: &str,
+        mode: WriteMode,
+    ) -> Result<Value, CatalogError> {
         let overlays = self.overlay(entity_ref).await?;
         let processed = process(&raw, overlays.as_ref(), None, &self.options.validate)
             .ok_or_else(|| CatalogError::Input("the entity has no kind and name".into()))?;
@@ -49,7 +55,8 @@ impl Catalog {
         let hash = content_hash(&[&raw_json, &overlay_json]);
         let mut tx = self.store.begin_write().await?;
         if let Write::Conflict { owner } =
-            persist::write_entity(&mut tx, MANAGED_SOURCE, "", &raw, &processed, &hash, mode).await?
+            persist::write_entity(&mut tx, MANAGED_SOURCE, "", &raw, &processed, &hash, mode)
+                .await?
         {
             return Err(CatalogError::Conflict(if owner == MANAGED_SOURCE {
                 format!("Entity {entity_ref} already exists")

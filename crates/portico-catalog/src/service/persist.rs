@@ -111,18 +111,18 @@ pub async fn write_entity(
          WHERE catalog_entities.source = excluded.source"
     };
     let done = sqlx::query(sql)
-    .bind(&processed.entity_ref)
-    .bind(&uid)
-    .bind(source)
-    .bind(source_key)
-    .bind(raw.to_string())
-    .bind(entity.to_string())
-    .bind(errors)
-    .bind(hash)
-    .bind(etag)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
+        .bind(&processed.entity_ref)
+        .bind(&uid)
+        .bind(source)
+        .bind(source_key)
+        .bind(raw.to_string())
+        .bind(entity.to_string())
+        .bind(errors)
+        .bind(hash)
+        .bind(etag)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
     if done.rows_affected() == 0 {
         let owner = sqlx::query("SELECT source FROM catalog_entities WHERE entity_ref = $1")
             .bind(&processed.entity_ref)

@@ -77,7 +77,10 @@ pub struct OrderField {
 impl OrderField {
     /// Sort by `field` (lowercased) in `order`.
     pub fn new(field: &str, order: SortOrder) -> Self {
-        Self { field: field.trim().to_lowercase(), order }
+        Self {
+            field: field.trim().to_lowercase(),
+            order,
+        }
     }
 
     /// `by-query`'s `orderField`: `field` or `field,asc|desc`.
@@ -96,15 +99,20 @@ impl OrderField {
             }
         };
         if field.is_empty() {
-            return Err(CatalogError::Input(format!("Invalid orderField \"{param}\", the field is empty")));
+            return Err(CatalogError::Input(format!(
+                "Invalid orderField \"{param}\", the field is empty"
+            )));
         }
         Ok(Self::new(field, order))
     }
 
     /// The legacy list's `order`: `asc:field` or `desc:field`.
     pub fn parse_legacy(param: &str) -> Result<Self, CatalogError> {
-        let invalid =
-            || CatalogError::Input(format!("Invalid order parameter \"{param}\", expected \"<asc or desc>:<field name>\""));
+        let invalid = || {
+            CatalogError::Input(format!(
+                "Invalid order parameter \"{param}\", expected \"<asc or desc>:<field name>\""
+            ))
+        };
         let (order, field) = param.split_once(':').ok_or_else(invalid)?;
         let order = match order {
             "asc" => SortOrder::Asc,
@@ -139,12 +147,18 @@ pub struct EntitiesRequest {
 impl EntitiesRequest {
     /// From the query string's pairs (`filter`, `fields`, `order`, `offset`, `limit`, `after`;
     /// others are ignored).
-    pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, CatalogError> {
+    pub fn from_query<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, CatalogError> {
         let params = Params::collect(pairs);
         Ok(Self {
             filter: EntityFilter::parse(&params.all("filter"))?,
             fields: Fields::parse(&params.all("fields"))?,
-            order: params.all("order").iter().map(|o| OrderField::parse_legacy(o)).collect::<Result<_, _>>()?,
+            order: params
+                .all("order")
+                .iter()
+                .map(|o| OrderField::parse_legacy(o))
+                .collect::<Result<_, _>>()?,
             offset: params.integer("offset")?,
             limit: params.integer("limit")?,
             after: params.single("after")?.map(str::to_string),
@@ -185,12 +199,18 @@ pub struct QueryRequest {
 impl QueryRequest {
     /// From the query string's pairs (`filter`, `fields`, `orderField`, `fullTextFilterTerm`,
     /// `fullTextFilterFields`, `offset`, `limit`, `cursor`; others are ignored).
-    pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, CatalogError> {
+    pub fn from_query<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, CatalogError> {
         let params = Params::collect(pairs);
         Ok(Self {
             filter: EntityFilter::parse(&params.all("filter"))?,
             fields: Fields::parse(&params.all("fields"))?,
-            order_fields: params.all("orderField").iter().map(|o| OrderField::parse_query(o)).collect::<Result<_, _>>()?,
+            order_fields: params
+                .all("orderField")
+                .iter()
+                .map(|o| OrderField::parse_query(o))
+                .collect::<Result<_, _>>()?,
             full_text_term: params.single("fullTextFilterTerm")?.map(str::to_string),
             full_text_fields: params
                 .all("fullTextFilterFields")
@@ -264,8 +284,14 @@ impl Catalog {
         let mut conn = self.store.pool().acquire().await?;
         let dialect = Dialect::of(self.store.backend());
         let source = Source::plan(&mut conn, dialect, &req.filter).await?;
-        let window = Window { boundary: None, backwards: false, offset: offset.unwrap_or(0), limit: limit.map(|l| l.saturating_add(1)) };
-        let mut rows = fetch_page(&mut conn, dialect, &source, None, &req.order, &window, None).await?;
+        let window = Window {
+            boundary: None,
+            backwards: false,
+            offset: offset.unwrap_or(0),
+            limit: limit.map(|l| l.saturating_add(1)),
+        };
+        let mut rows =
+            fetch_page(&mut conn, dialect, &source, None, &req.order, &window, None).await?;
         let more = limit.is_some_and(|l| rows.len() as u64 > l);
         if let Some(l) = limit {
             rows.truncate(usize::try_from(l).unwrap_or(usize::MAX));
@@ -285,18 +311,44 @@ impl Catalog {
         let (query, boundary, backwards, total) = match &req.cursor {
             Some(text) => {
                 let cursor = Cursor::decode(text)?;
-                let query = Query { filter: cursor.filter, order: cursor.order, full_text: cursor.full_text };
-                (query, Some(cursor.boundary), cursor.previous, Some(cursor.total_items))
+                let query = Query {
+                    filter: cursor.filter,
+                    order: cursor.order,
+                    full_text: cursor.full_text,
+                };
+                (
+                    query,
+                    Some(cursor.boundary),
+                    cursor.previous,
+                    Some(cursor.total_items),
+                )
             }
             None => (Query::from_request(req), None, false, None),
         };
-        let offset = if req.cursor.is_none() { req.offset.unwrap_or(0) } else { 0 };
+        let offset = if req.cursor.is_none() {
+            req.offset.unwrap_or(0)
+        } else {
+            0
+        };
         let mut conn = self.store.pool().acquire().await?;
         let dialect = Dialect::of(self.store.backend());
         let source = Source::plan(&mut conn, dialect, &query.filter).await?;
         let full_text = query.full_text.as_ref();
-        let window = Window { boundary: boundary.clone(), backwards, offset, limit: Some(limit.saturating_add(1)) };
-        let page = PageRead { dialect, source: &source, full_text, order: &query.order, window: &window, limit, fields: &req.fields };
+        let window = Window {
+            boundary: boundary.clone(),
+            backwards,
+            offset,
+            limit: Some(limit.saturating_add(1)),
+        };
+        let page = PageRead {
+            dialect,
+            source: &source,
+            full_text,
+            order: &query.order,
+            window: &window,
+            limit,
+            fields: &req.fields,
+        };
         let (total_items, (rows, more, items)) = match total {
             Some(total) => (total, page.run(&mut conn, Some(total)).await?),
             // A single sort key reads along its index only when the matches are not too sparse,
@@ -321,7 +373,11 @@ impl Catalog {
         };
         // Going forward, there is a next page when the extra row came back, and a previous one
         // when this page starts after something. Going backward, the other way round.
-        let (has_next, has_prev) = if backwards { (!rows.is_empty(), more) } else { (more, boundary.is_some() || offset > 0) };
+        let (has_next, has_prev) = if backwards {
+            (!rows.is_empty(), more)
+        } else {
+            (more, boundary.is_some() || offset > 0)
+        };
         let cursor = |key: &SortKey, previous: bool| {
             Cursor {
                 filter: query.filter.clone(),
@@ -334,10 +390,20 @@ impl Catalog {
             .encode()
         };
         let page_info = PageInfo {
-            next_cursor: rows.last().filter(|_| has_next).map(|r| cursor(&r.key, false)),
-            prev_cursor: rows.first().filter(|_| has_prev).map(|r| cursor(&r.key, true)),
+            next_cursor: rows
+                .last()
+                .filter(|_| has_next)
+                .map(|r| cursor(&r.key, false)),
+            prev_cursor: rows
+                .first()
+                .filter(|_| has_prev)
+                .map(|r| cursor(&r.key, true)),
         };
-        Ok(QueryPage { items, total_items, page_info })
+        Ok(QueryPage {
+            items,
+            total_items,
+            page_info,
+        })
     }
 
     /// A second connection for work that can run beside the current one: an idle one, or a new
@@ -350,13 +416,20 @@ impl Catalog {
         if pool.size() >= pool.options().get_max_connections() {
             return None;
         }
-        tokio::time::timeout(std::time::Duration::from_millis(20), pool.acquire()).await.ok()?.ok()
+        tokio::time::timeout(std::time::Duration::from_millis(20), pool.acquire())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// `GET /entity-facets`: for each facet key, its distinct values (as written) among the
     /// entities the filter matches, with how many entities have each; most frequent first,
     /// then by value.
-    pub async fn facets(&self, facets: &[String], filter: &EntityFilter) -> Result<Facets, CatalogError> {
+    pub async fn facets(
+        &self,
+        facets: &[String],
+        filter: &EntityFilter,
+    ) -> Result<Facets, CatalogError> {
         let mut conn = self.store.pool().acquire().await?;
         let dialect = Dialect::of(self.store.backend());
         let source = Source::plan(&mut conn, dialect, filter).await?;
@@ -388,7 +461,10 @@ impl Catalog {
             for row in sql.query().fetch_all(&mut *conn).await? {
                 let value: String = row.try_get(0)?;
                 let count: i64 = row.try_get(1)?;
-                values.push(FacetCount { value, count: u64::try_from(count).unwrap_or(0) });
+                values.push(FacetCount {
+                    value,
+                    count: u64::try_from(count).unwrap_or(0),
+                });
             }
             values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
             out.facets.insert(facet.clone(), values);
@@ -407,18 +483,26 @@ struct Params<'a> {
 
 impl<'a> Params<'a> {
     fn collect(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self { pairs: pairs.into_iter().collect() }
+        Self {
+            pairs: pairs.into_iter().collect(),
+        }
     }
 
     fn all(&self, name: &str) -> Vec<&'a str> {
-        self.pairs.iter().filter(|(k, _)| *k == name).map(|(_, v)| *v).collect()
+        self.pairs
+            .iter()
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .collect()
     }
 
     fn single(&self, name: &str) -> Result<Option<&'a str>, CatalogError> {
         match self.all(name).as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one)),
-            _ => Err(CatalogError::Input(format!("Invalid {name}, expected a single value"))),
+            _ => Err(CatalogError::Input(format!(
+                "Invalid {name}, expected a single value"
+            ))),
         }
     }
 
@@ -428,7 +512,9 @@ impl<'a> Params<'a> {
                 v.parse::<u64>()
                     .ok()
                     .filter(|n| n.to_string() == v)
-                    .ok_or_else(|| CatalogError::Input(format!("Invalid {name}, not a non-negative integer")))
+                    .ok_or_else(|| {
+                        CatalogError::Input(format!("Invalid {name}, not a non-negative integer"))
+                    })
             })
             .transpose()
     }
@@ -443,20 +529,38 @@ struct Query {
 
 impl Query {
     fn from_request(req: &QueryRequest) -> Self {
-        let term = req.full_text_term.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let term = req
+            .full_text_term
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
         let full_text = term.map(|term| {
-            let mut keys: Vec<String> = req.full_text_fields.iter().map(|f| f.trim().to_lowercase()).collect();
+            let mut keys: Vec<String> = req
+                .full_text_fields
+                .iter()
+                .map(|f| f.trim().to_lowercase())
+                .collect();
             if keys.is_empty() {
                 keys = req.order_fields.iter().map(|o| o.field.clone()).collect();
             }
             if keys.is_empty() {
-                keys = DEFAULT_FULL_TEXT_FIELDS.iter().map(|f| (*f).to_string()).collect();
+                keys = DEFAULT_FULL_TEXT_FIELDS
+                    .iter()
+                    .map(|f| (*f).to_string())
+                    .collect();
             }
             keys.sort();
             keys.dedup();
-            FullText { term: term.to_lowercase(), keys }
+            FullText {
+                term: term.to_lowercase(),
+                keys,
+            }
         });
-        Self { filter: req.filter.clone(), order: req.order_fields.clone(), full_text }
+        Self {
+            filter: req.filter.clone(),
+            order: req.order_fields.clone(),
+            full_text,
+        }
     }
 }
 
@@ -531,16 +635,24 @@ impl Cursor {
 fn decode_after(text: &str) -> Result<(Option<u64>, Option<u64>), CatalogError> {
     let malformed = |what: &str| CatalogError::Input(format!("Malformed after cursor, {what}"));
     let bytes = base64url::decode(text.trim()).ok_or_else(|| malformed("could not be parsed"))?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|_| malformed("could not be parsed"))?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|_| malformed("could not be parsed"))?;
     let number = |name: &str| match value.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| malformed(&format!("{name} was not a number"))),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| malformed(&format!("{name} was not a number"))),
     };
     Ok((number("limit")?, number("offset")?))
 }
 
 fn encode_after(limit: u64, offset: u64) -> String {
-    base64url::encode_standard(serde_json::json!({"limit": limit, "offset": offset}).to_string().as_bytes())
+    base64url::encode_standard(
+        serde_json::json!({"limit": limit, "offset": offset})
+            .to_string()
+            .as_bytes(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -607,7 +719,11 @@ struct Sql {
 
 impl Sql {
     fn new(dialect: Dialect) -> Self {
-        Self { text: String::new(), args: Vec::new(), dialect }
+        Self {
+            text: String::new(),
+            args: Vec::new(),
+            dialect,
+        }
     }
 
     fn push(&mut self, text: &str) {
@@ -622,7 +738,8 @@ impl Sql {
 
     /// Binds an integer; returns its placeholder.
     fn int(&mut self, value: u64) -> String {
-        self.args.push(Arg::Int(i64::try_from(value).unwrap_or(i64::MAX)));
+        self.args
+            .push(Arg::Int(i64::try_from(value).unwrap_or(i64::MAX)));
         format!("${}", self.args.len())
     }
 
@@ -661,25 +778,42 @@ struct RefRange {
 impl RefRange {
     /// References of entities of `kind` (lowercase, no `:`): `kind:` up to, without, `kind;`.
     fn kind(kind: &str) -> Self {
-        Self { lo: Some((format!("{kind}:"), true)), hi: Some((format!("{kind};"), false)) }
+        Self {
+            lo: Some((format!("{kind}:"), true)),
+            hi: Some((format!("{kind};"), false)),
+        }
     }
 
     fn after(entity_ref: &str) -> Self {
-        Self { lo: Some((entity_ref.to_string(), false)), hi: None }
+        Self {
+            lo: Some((entity_ref.to_string(), false)),
+            hi: None,
+        }
     }
 
     fn before(entity_ref: &str) -> Self {
-        Self { lo: None, hi: Some((entity_ref.to_string(), false)) }
+        Self {
+            lo: None,
+            hi: Some((entity_ref.to_string(), false)),
+        }
     }
 
     /// Both ranges at once (bytewise comparison, as the database does).
     fn and(&self, other: &RefRange) -> RefRange {
         let lo = match (&self.lo, &other.lo) {
-            (Some(a), Some(b)) => Some(if a.0 > b.0 || (a.0 == b.0 && !a.1) { a.clone() } else { b.clone() }),
+            (Some(a), Some(b)) => Some(if a.0 > b.0 || (a.0 == b.0 && !a.1) {
+                a.clone()
+            } else {
+                b.clone()
+            }),
             (a, b) => a.clone().or_else(|| b.clone()),
         };
         let hi = match (&self.hi, &other.hi) {
-            (Some(a), Some(b)) => Some(if a.0 < b.0 || (a.0 == b.0 && !a.1) { a.clone() } else { b.clone() }),
+            (Some(a), Some(b)) => Some(if a.0 < b.0 || (a.0 == b.0 && !a.1) {
+                a.clone()
+            } else {
+                b.clone()
+            }),
             (a, b) => a.clone().or_else(|| b.clone()),
         };
         RefRange { lo, hi }
@@ -695,11 +829,17 @@ impl RefRange {
         let collate = sql.dialect.collate();
         if let Some((value, inclusive)) = &self.lo {
             let arg = sql.text(value);
-            out.push_str(&format!(" AND {column}{collate} {} {arg}", if *inclusive { ">=" } else { ">" }));
+            out.push_str(&format!(
+                " AND {column}{collate} {} {arg}",
+                if *inclusive { ">=" } else { ">" }
+            ));
         }
         if let Some((value, inclusive)) = &self.hi {
             let arg = sql.text(value);
-            out.push_str(&format!(" AND {column}{collate} {} {arg}", if *inclusive { "<=" } else { "<" }));
+            out.push_str(&format!(
+                " AND {column}{collate} {} {arg}",
+                if *inclusive { "<=" } else { "<" }
+            ));
         }
         out
     }
@@ -757,7 +897,11 @@ impl Extra<'_> {
 }
 
 impl Source {
-    async fn plan(conn: &mut AnyConnection, dialect: Dialect, filter: &EntityFilter) -> Result<Self, CatalogError> {
+    async fn plan(
+        conn: &mut AnyConnection,
+        dialect: Dialect,
+        filter: &EntityFilter,
+    ) -> Result<Self, CatalogError> {
         if filter.is_empty() {
             return Ok(Source::All);
         }
@@ -797,7 +941,12 @@ impl Source {
             Source::Branches(branches) => {
                 let parts: Vec<String> = branches
                     .iter()
-                    .map(|b| format!("(1 = 1{})", b.conditions(sql, col, true, &RefRange::default())))
+                    .map(|b| {
+                        format!(
+                            "(1 = 1{})",
+                            b.conditions(sql, col, true, &RefRange::default())
+                        )
+                    })
                     .collect();
                 format!("({})", parts.join(" OR "))
             }
@@ -817,7 +966,9 @@ impl Branch {
     /// other conditions per row.
     fn select(&self, sql: &mut Sql, projection: &str, extra: Extra<'_>, range: &RefRange) {
         let key = sql.text(&self.driver.key);
-        sql.push(&format!("SELECT {projection} FROM catalog_search d WHERE d.key = {key}"));
+        sql.push(&format!(
+            "SELECT {projection} FROM catalog_search d WHERE d.key = {key}"
+        ));
         if let Some(values) = &self.driver.values {
             let values = sql.one_of(values);
             sql.push(&format!(" AND d.value{values}"));
@@ -837,27 +988,38 @@ impl Branch {
         }
         let mut kinds = self.kinds.iter();
         let ranges: Vec<RefRange> = match kinds.next() {
-            Some(first) => first.iter().map(|k| RefRange::kind(k).and(range)).filter(|r| !r.is_empty_range()).collect(),
+            Some(first) => first
+                .iter()
+                .map(|k| RefRange::kind(k).and(range))
+                .filter(|r| !r.is_empty_range())
+                .collect(),
             None => vec![range.clone()],
         };
         match ranges.as_slice() {
             [] => out.push_str(" AND 1 = 0"),
             [one] => out.push_str(&one.render(sql, col)),
             many => {
-                let parts: Vec<String> = many.iter().map(|r| format!("(1 = 1{})", r.render(sql, col))).collect();
+                let parts: Vec<String> = many
+                    .iter()
+                    .map(|r| format!("(1 = 1{})", r.render(sql, col)))
+                    .collect();
                 out.push_str(&format!(" AND ({})", parts.join(" OR ")));
             }
         }
         for other in kinds {
-            let parts: Vec<String> =
-                other.iter().map(|k| format!("(1 = 1{})", RefRange::kind(k).render(sql, col))).collect();
+            let parts: Vec<String> = other
+                .iter()
+                .map(|k| format!("(1 = 1{})", RefRange::kind(k).render(sql, col)))
+                .collect();
             out.push_str(&format!(" AND ({})", parts.join(" OR ")));
         }
         for (i, check) in self.checks.iter().enumerate() {
             out.push_str(&exists(sql, check, col, &format!("c{i}")));
         }
         if self.check_exists {
-            out.push_str(&format!(" AND EXISTS (SELECT 1 FROM catalog_entities e WHERE e.entity_ref = {col})"));
+            out.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM catalog_entities e WHERE e.entity_ref = {col})"
+            ));
         }
         out
     }
@@ -876,7 +1038,9 @@ fn exists(sql: &mut Sql, condition: &FilterCondition, col: &str, alias: &str) ->
         }
         None => {
             let hint = sql.dialect.by_entity_hint();
-            format!(" AND EXISTS (SELECT 1 FROM catalog_search {alias}{hint} WHERE {alias}.entity_ref = {col} AND {alias}.key = {key})")
+            format!(
+                " AND EXISTS (SELECT 1 FROM catalog_search {alias}{hint} WHERE {alias}.entity_ref = {col} AND {alias}.key = {key})"
+            )
         }
     }
 }
@@ -890,11 +1054,17 @@ async fn plan_branch(
     let is_kind = |c: &FilterCondition| {
         dialect.kind_as_prefix()
             && c.key == "kind"
-            && c.values.as_ref().is_some_and(|vs| vs.iter().all(|v| plain_kind(v)))
+            && c.values
+                .as_ref()
+                .is_some_and(|vs| vs.iter().all(|v| plain_kind(v)))
     };
     let mut kinds: Vec<&FilterCondition> = conditions.iter().filter(|c| is_kind(c)).collect();
-    let mut equal: Vec<&FilterCondition> = conditions.iter().filter(|c| !is_kind(c) && c.values.is_some()).collect();
-    let mut exist: Vec<&FilterCondition> = conditions.iter().filter(|c| c.values.is_none()).collect();
+    let mut equal: Vec<&FilterCondition> = conditions
+        .iter()
+        .filter(|c| !is_kind(c) && c.values.is_some())
+        .collect();
+    let mut exist: Vec<&FilterCondition> =
+        conditions.iter().filter(|c| c.values.is_none()).collect();
 
     let driver = if equal.len() > 1 {
         let mut best = (i64::MAX, 0);
@@ -911,7 +1081,10 @@ async fn plan_branch(
         kinds.remove(0)
     } else {
         // Only existence conditions: prefer one whose rows are the entity's own.
-        let i = exist.iter().position(|c| !c.key.starts_with("relations.")).unwrap_or(0);
+        let i = exist
+            .iter()
+            .position(|c| !c.key.starts_with("relations."))
+            .unwrap_or(0);
         exist.remove(i)
     };
     let mut checks: Vec<FilterCondition> = equal.into_iter().chain(exist).cloned().collect();
@@ -926,20 +1099,30 @@ async fn plan_branch(
     }
     let own_row = |c: &FilterCondition| !c.key.starts_with("relations.");
     let check_exists = !own_row(driver) && !checks.iter().any(own_row);
-    Ok(Branch { driver: driver.clone(), kinds: kind_prefixes, checks, check_exists })
+    Ok(Branch {
+        driver: driver.clone(),
+        kinds: kind_prefixes,
+        checks,
+        check_exists,
+    })
 }
 
 /// Whether a kind value looks like a valid kind, lowercased: letters and digits only.
 fn plain_kind(value: &str) -> bool {
     let mut chars = value.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 /// Whether "`kind` is one of `kinds`" equals "the reference starts with `<kind>:`" for every
 /// stored entity. A reference is `<lowercased kind>:<namespace>/<name>`, so it only differs
 /// when a stored kind itself starts with `<kind>:` (an invalid kind), or when a kind is too long
 /// to be indexed (its value row is NULL and could not be told apart).
-async fn prefix_is_exact(conn: &mut AnyConnection, dialect: Dialect, kinds: &[String]) -> Result<bool, CatalogError> {
+async fn prefix_is_exact(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    kinds: &[String],
+) -> Result<bool, CatalogError> {
     let mut sql = Sql::new(dialect);
     let collate = dialect.collate();
     sql.push("SELECT COUNT(*) FROM (SELECT 1 AS x FROM catalog_search WHERE key = 'kind' AND value IS NULL");
@@ -956,10 +1139,16 @@ async fn prefix_is_exact(conn: &mut AnyConnection, dialect: Dialect, kinds: &[St
 }
 
 /// How many rows a condition has, counted up to [`ESTIMATE_CAP`].
-async fn estimate(conn: &mut AnyConnection, dialect: Dialect, condition: &FilterCondition) -> Result<i64, CatalogError> {
+async fn estimate(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    condition: &FilterCondition,
+) -> Result<i64, CatalogError> {
     let mut sql = Sql::new(dialect);
     let key = sql.text(&condition.key);
-    sql.push(&format!("SELECT COUNT(*) FROM (SELECT 1 AS x FROM catalog_search WHERE key = {key}"));
+    sql.push(&format!(
+        "SELECT COUNT(*) FROM (SELECT 1 AS x FROM catalog_search WHERE key = {key}"
+    ));
     if let Some(values) = &condition.values {
         let values = sql.one_of(values);
         sql.push(&format!(" AND value{values}"));
@@ -977,11 +1166,19 @@ async fn count(
     full_text: Option<&FullText>,
 ) -> Result<u64, CatalogError> {
     let mut sql = Sql::new(dialect);
-    let extra = Extra { full_text, without_key: None };
+    let extra = Extra {
+        full_text,
+        without_key: None,
+    };
     match source {
         Source::Branches(branches) if branches.len() == 1 => {
             // One alternative: count its distinct references straight off the index range.
-            branches[0].select(&mut sql, "COUNT(DISTINCT d.entity_ref)", extra, &RefRange::default());
+            branches[0].select(
+                &mut sql,
+                "COUNT(DISTINCT d.entity_ref)",
+                extra,
+                &RefRange::default(),
+            );
         }
         _ => {
             sql.push("SELECT COUNT(*) FROM (");
@@ -1017,11 +1214,24 @@ struct PageRead<'a> {
 
 impl PageRead<'_> {
     /// The page's rows, whether more follow, and its entities.
-    async fn run(&self, conn: &mut AnyConnection, total: Option<u64>) -> Result<(Vec<PageRow>, bool, Vec<Value>), CatalogError> {
+    async fn run(
+        &self,
+        conn: &mut AnyConnection,
+        total: Option<u64>,
+    ) -> Result<(Vec<PageRow>, bool, Vec<Value>), CatalogError> {
         if self.limit == 0 {
             return Ok((Vec::new(), false, Vec::new()));
         }
-        let mut rows = fetch_page(conn, self.dialect, self.source, self.full_text, self.order, self.window, total).await?;
+        let mut rows = fetch_page(
+            conn,
+            self.dialect,
+            self.source,
+            self.full_text,
+            self.order,
+            self.window,
+            total,
+        )
+        .await?;
         let more = rows.len() as u64 > self.limit;
         rows.truncate(usize::try_from(self.limit).unwrap_or(usize::MAX));
         if self.window.backwards {
@@ -1041,7 +1251,13 @@ struct PageRow {
 
 impl PageRow {
     fn new(entity_ref: String, values: Vec<Option<String>>) -> Self {
-        Self { key: SortKey { values, entity_ref: entity_ref.clone() }, entity_ref }
+        Self {
+            key: SortKey {
+                values,
+                entity_ref: entity_ref.clone(),
+            },
+            entity_ref,
+        }
     }
 }
 
@@ -1061,7 +1277,10 @@ async fn fetch_page(
     window: &Window,
     total: Option<u64>,
 ) -> Result<Vec<PageRow>, CatalogError> {
-    let extra = Extra { full_text, without_key: None };
+    let extra = Extra {
+        full_text,
+        without_key: None,
+    };
     if order.is_empty() {
         // Sorted by reference: the cursor is a bound on the reference, which the index range
         // of the driving condition takes directly.
@@ -1070,15 +1289,38 @@ async fn fetch_page(
             Some(b) => RefRange::after(&b.entity_ref),
             None => RefRange::default(),
         };
-        let refs = fetch_by_ref(conn, dialect, source, extra, &range, !window.backwards, window.limit, window.offset).await?;
-        return Ok(refs.into_iter().map(|r| PageRow::new(r, Vec::new())).collect());
+        let refs = fetch_by_ref(
+            conn,
+            dialect,
+            source,
+            extra,
+            &range,
+            !window.backwards,
+            window.limit,
+            window.offset,
+        )
+        .await?;
+        return Ok(refs
+            .into_iter()
+            .map(|r| PageRow::new(r, Vec::new()))
+            .collect());
     }
     if let ([field], Some(limit), Some(total), 0) = (order, window.limit, total, window.offset)
         && dialect.sort_along_index()
     {
         let boundary = window.boundary.as_ref();
-        if let Some(rows) =
-            fetch_along_sort_index(conn, dialect, source, full_text, field, boundary, window.backwards, limit, total).await?
+        if let Some(rows) = fetch_along_sort_index(
+            conn,
+            dialect,
+            source,
+            full_text,
+            field,
+            boundary,
+            window.backwards,
+            limit,
+            total,
+        )
+        .await?
         {
             return Ok(rows);
         }
@@ -1104,7 +1346,9 @@ async fn fetch_by_ref(
     let dir = direction(ascending);
     if source.may_repeat() {
         source.select_refs(&mut sql, extra, range);
-        sql.push(&format!(" GROUP BY d.entity_ref ORDER BY d.entity_ref{collate} {dir}"));
+        sql.push(&format!(
+            " GROUP BY d.entity_ref ORDER BY d.entity_ref{collate} {dir}"
+        ));
     } else {
         sql.push("SELECT m.entity_ref FROM (");
         source.select_refs(&mut sql, extra, range);
@@ -1172,10 +1416,22 @@ async fn fetch_sorted(
         let mut parts: Vec<(String, &'static str, Arg)> = Vec::new();
         for (i, field) in order.iter().enumerate() {
             let value = boundary.values.get(i).cloned().flatten();
-            parts.push((format!("x.n{i}"), dir(SortOrder::Asc), Arg::Int(i64::from(value.is_none()))));
-            parts.push((format!("x.v{i}{collate}"), dir(field.order), Arg::Text(value.unwrap_or_default())));
+            parts.push((
+                format!("x.n{i}"),
+                dir(SortOrder::Asc),
+                Arg::Int(i64::from(value.is_none())),
+            ));
+            parts.push((
+                format!("x.v{i}{collate}"),
+                dir(field.order),
+                Arg::Text(value.unwrap_or_default()),
+            ));
         }
-        parts.push((format!("x.entity_ref{collate}"), tie, Arg::Text(boundary.entity_ref.clone())));
+        parts.push((
+            format!("x.entity_ref{collate}"),
+            tie,
+            Arg::Text(boundary.entity_ref.clone()),
+        ));
         let mut alternatives = Vec::new();
         for i in 0..parts.len() {
             let mut terms = Vec::new();
@@ -1184,7 +1440,13 @@ async fn fetch_sorted(
                     Arg::Text(s) => sql.text(s),
                     Arg::Int(n) => sql.int(u64::try_from(*n).unwrap_or(0)),
                 };
-                let op = if j < i { "=" } else if *direction == "ASC" { ">" } else { "<" };
+                let op = if j < i {
+                    "="
+                } else if *direction == "ASC" {
+                    ">"
+                } else {
+                    "<"
+                };
                 terms.push(format!("{column} {op} {arg}"));
             }
             alternatives.push(format!("({})", terms.join(" AND ")));
@@ -1233,7 +1495,10 @@ async fn fetch_along_sort_index(
     if total == 0 {
         return Ok(None);
     }
-    let entities: i64 = sqlx::query("SELECT COALESCE(MAX(rowid), 0) FROM catalog_entities").fetch_one(&mut *conn).await?.try_get(0)?;
+    let entities: i64 = sqlx::query("SELECT COALESCE(MAX(rowid), 0) FROM catalog_entities")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
     if want.saturating_mul(u64::try_from(entities).unwrap_or(0)) / total > SORT_SCAN_BUDGET {
         return Ok(None);
     }
@@ -1255,8 +1520,24 @@ async fn fetch_along_sort_index(
             break;
         }
         if with_value {
-            let from = from.map(|b| (b.values[0].clone().unwrap_or_default(), b.entity_ref.clone()));
-            match rows_with_value(conn, dialect, source, full_text, &field.field, from, ascending, remaining).await? {
+            let from = from.map(|b| {
+                (
+                    b.values[0].clone().unwrap_or_default(),
+                    b.entity_ref.clone(),
+                )
+            });
+            match rows_with_value(
+                conn,
+                dialect,
+                source,
+                full_text,
+                &field.field,
+                from,
+                ascending,
+                remaining,
+            )
+            .await?
+            {
                 Some(rows) => out.extend(rows),
                 None => return Ok(None),
             }
@@ -1266,8 +1547,21 @@ async fn fetch_along_sort_index(
                 Some(b) => RefRange::before(&b.entity_ref),
                 None => RefRange::default(),
             };
-            let extra = Extra { full_text, without_key: Some(&field.field) };
-            let refs = fetch_by_ref(conn, dialect, source, extra, &range, ascending, Some(remaining), 0).await?;
+            let extra = Extra {
+                full_text,
+                without_key: Some(&field.field),
+            };
+            let refs = fetch_by_ref(
+                conn,
+                dialect,
+                source,
+                extra,
+                &range,
+                ascending,
+                Some(remaining),
+                0,
+            )
+            .await?;
             out.extend(refs.into_iter().map(|r| PageRow::new(r, vec![None])));
         }
     }
@@ -1295,7 +1589,14 @@ async fn rows_with_value(
         let c = dialect.collate();
         let dir = direction(ascending);
         let hint = dialect.by_entity_hint();
-        let predicate = source.predicate(&mut sql, "s.entity_ref", Extra { full_text, without_key: None });
+        let predicate = source.predicate(
+            &mut sql,
+            "s.entity_ref",
+            Extra {
+                full_text,
+                without_key: None,
+            },
+        );
         let exists = if key.starts_with("relations.") {
             " AND EXISTS (SELECT 1 FROM catalog_entities e WHERE e.entity_ref = s.entity_ref)"
         } else {
@@ -1337,11 +1638,21 @@ async fn rows_with_value(
 /// `SELECT k.entity_ref, k.value …`: the rows of a sort key with a value, from `from`
 /// (exclusive) on, in index order, at most [`SORT_SCAN_BUDGET`] of them. Also returns the
 /// placeholder of the key.
-fn scan_sort_key(sql: &mut Sql, key: &str, from: Option<&(String, String)>, ascending: bool) -> (String, String) {
+fn scan_sort_key(
+    sql: &mut Sql,
+    key: &str,
+    from: Option<&(String, String)>,
+    ascending: bool,
+) -> (String, String) {
     let c = sql.dialect.collate();
-    let (dir, after, at_or_after) = if ascending { ("ASC", ">", ">=") } else { ("DESC", "<", "<=") };
+    let (dir, after, at_or_after) = if ascending {
+        ("ASC", ">", ">=")
+    } else {
+        ("DESC", "<", "<=")
+    };
     let key = sql.text(key);
-    let mut text = format!("SELECT k.entity_ref, k.value FROM catalog_search k WHERE k.key = {key}");
+    let mut text =
+        format!("SELECT k.entity_ref, k.value FROM catalog_search k WHERE k.key = {key}");
     match from {
         Some((value, entity_ref)) => {
             let value = sql.text(value);
@@ -1358,14 +1669,24 @@ fn scan_sort_key(sql: &mut Sql, key: &str, from: Option<&(String, String)>, asce
         None => text.push_str(&format!(" AND k.value{c} >= ''")),
     }
     let budget = sql.int(SORT_SCAN_BUDGET);
-    text.push_str(&format!(" ORDER BY k.value{c} {dir}, k.entity_ref{c} {dir} LIMIT {budget}"));
+    text.push_str(&format!(
+        " ORDER BY k.value{c} {dir}, k.entity_ref{c} {dir} LIMIT {budget}"
+    ));
     (text, key)
 }
 
 /// The entities of `refs`, in that order, projected.
-async fn materialize(conn: &mut AnyConnection, refs: &[String], fields: &Fields) -> Result<Vec<Value>, CatalogError> {
+async fn materialize(
+    conn: &mut AnyConnection,
+    refs: &[String],
+    fields: &Fields,
+) -> Result<Vec<Value>, CatalogError> {
     let mut found: HashMap<String, Value> = load_entities(conn, refs).await?;
-    Ok(refs.iter().filter_map(|r| found.remove(r)).map(|e| fields.apply(e)).collect())
+    Ok(refs
+        .iter()
+        .filter_map(|r| found.remove(r))
+        .map(|e| fields.apply(e))
+        .collect())
 }
 
 /// Base64 for cursors: URL-safe without padding when writing; either alphabet, padded or not,
@@ -1440,10 +1761,18 @@ mod tests {
     /// so a filter on `zz` sorted by name has its matches bunched at the end.
     async fn bunched(catalog: &Catalog) {
         for i in 0..32 {
-            let name = if i < 12 { format!("a{i:02}") } else { format!("z{:02}", i - 12) };
+            let name = if i < 12 {
+                format!("a{i:02}")
+            } else {
+                format!("z{:02}", i - 12)
+            };
             let mut metadata = json!({"name": name});
             if i >= 12 {
-                metadata["tags"] = if i == 20 { json!(["zz", "b", "b", "a"]) } else { json!(["zz", format!("t{}", i % 5)]) };
+                metadata["tags"] = if i == 20 {
+                    json!(["zz", "b", "b", "a"])
+                } else {
+                    json!(["zz", format!("t{}", i % 5)])
+                };
             }
             if i % 3 == 0 {
                 metadata["title"] = json!(["Gamma", "alpha", "Beta"][i % 9 / 3]);
@@ -1460,10 +1789,20 @@ mod tests {
         let mut keyed: Vec<(Option<String>, String)> = entities
             .iter()
             .map(|e| {
-                let r = format!("component:default/{}", e["metadata"]["name"].as_str().unwrap());
+                let r = format!(
+                    "component:default/{}",
+                    e["metadata"]["name"].as_str().unwrap()
+                );
                 let value = match key {
-                    "metadata.tags" => e["metadata"]["tags"].as_array().and_then(|t| t.iter().filter_map(|v| v.as_str()).min().map(str::to_string)),
-                    _ => e["metadata"][key.trim_start_matches("metadata.")].as_str().map(str::to_lowercase),
+                    "metadata.tags" => e["metadata"]["tags"].as_array().and_then(|t| {
+                        t.iter()
+                            .filter_map(|v| v.as_str())
+                            .min()
+                            .map(str::to_string)
+                    }),
+                    _ => e["metadata"][key.trim_start_matches("metadata.")]
+                        .as_str()
+                        .map(str::to_lowercase),
                 };
                 (value, r)
             })
@@ -1475,15 +1814,31 @@ mod tests {
                 (None, Some(_)) => std::cmp::Ordering::Greater,
                 (None, None) => std::cmp::Ordering::Equal,
             };
-            let by_value = if order == SortOrder::Desc && va.is_some() && vb.is_some() { by_value.reverse() } else { by_value };
-            let by_ref = if order == SortOrder::Desc { rb.cmp(ra) } else { ra.cmp(rb) };
+            let by_value = if order == SortOrder::Desc && va.is_some() && vb.is_some() {
+                by_value.reverse()
+            } else {
+                by_value
+            };
+            let by_ref = if order == SortOrder::Desc {
+                rb.cmp(ra)
+            } else {
+                ra.cmp(rb)
+            };
             by_value.then(by_ref)
         });
         keyed.into_iter().map(|(_, r)| r).collect()
     }
 
     fn refs(page: &QueryPage) -> Vec<String> {
-        page.items.iter().map(|e| format!("component:default/{}", e["metadata"]["name"].as_str().unwrap())).collect()
+        page.items
+            .iter()
+            .map(|e| {
+                format!(
+                    "component:default/{}",
+                    e["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
     }
 
     #[tokio::test]
@@ -1491,9 +1846,20 @@ mod tests {
         for (store, db) in portico_store::testing::stores().await {
             let catalog = Catalog::new(store, CatalogOptions::default());
             bunched(&catalog).await;
-            for filter in ["", "metadata.tags=zz", "kind=component", "metadata.tags=zz,metadata.name=z05"] {
+            for filter in [
+                "",
+                "metadata.tags=zz",
+                "kind=component",
+                "metadata.tags=zz,metadata.name=z05",
+            ] {
                 let filter_param = EntityFilter::parse(&[filter]).unwrap();
-                let all = catalog.entities(&EntitiesRequest { filter: filter_param.clone(), ..Default::default() }).await.unwrap();
+                let all = catalog
+                    .entities(&EntitiesRequest {
+                        filter: filter_param.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
                 for key in ["metadata.name", "metadata.title", "metadata.tags"] {
                     for order in [SortOrder::Asc, SortOrder::Desc] {
                         let want = expected(&all, key, order);
@@ -1505,16 +1871,29 @@ mod tests {
                         };
                         let mut pages = vec![catalog.query_entities(&req).await.unwrap()];
                         while let Some(next) = pages.last().unwrap().page_info.next_cursor.clone() {
-                            let next = QueryRequest { cursor: Some(next), limit: Some(2), ..Default::default() };
+                            let next = QueryRequest {
+                                cursor: Some(next),
+                                limit: Some(2),
+                                ..Default::default()
+                            };
                             pages.push(catalog.query_entities(&next).await.unwrap());
                         }
                         let seen: Vec<String> = pages.iter().flat_map(refs).collect();
-                        let case = format!("{:?} filter {filter:?} by {key} {order:?}", db.backend());
+                        let case =
+                            format!("{:?} filter {filter:?} by {key} {order:?}", db.backend());
                         assert_eq!(seen, want, "{case}");
                         for i in 1..pages.len() {
-                            let back = QueryRequest { cursor: pages[i].page_info.prev_cursor.clone(), limit: Some(2), ..Default::default() };
+                            let back = QueryRequest {
+                                cursor: pages[i].page_info.prev_cursor.clone(),
+                                limit: Some(2),
+                                ..Default::default()
+                            };
                             let back = catalog.query_entities(&back).await.unwrap();
-                            assert_eq!(refs(&back), refs(&pages[i - 1]), "{case}, back from page {i}");
+                            assert_eq!(
+                                refs(&back),
+                                refs(&pages[i - 1]),
+                                "{case}, back from page {i}"
+                            );
                         }
                     }
                 }
@@ -1524,7 +1903,15 @@ mod tests {
 
     #[test]
     fn base64_round_trips() {
-        for text in ["", "a", "ab", "abc", "abcd", "{\"limit\":2,\"offset\":4}", "ünïcödé ✓"] {
+        for text in [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "{\"limit\":2,\"offset\":4}",
+            "ünïcödé ✓",
+        ] {
             let url = base64url::encode(text.as_bytes());
             assert!(!url.contains(['=', '+', '/']));
             assert_eq!(base64url::decode(&url).unwrap(), text.as_bytes());
@@ -1543,7 +1930,10 @@ mod tests {
         assert_eq!(r.lo, Some(("api:default/b".into(), false)));
         assert_eq!(r.hi, Some(("api;".into(), false)));
         assert!(!r.is_empty_range());
-        assert!(api.and(&RefRange::after("component:default/a")).is_empty_range());
+        assert!(
+            api.and(&RefRange::after("component:default/a"))
+                .is_empty_range()
+        );
         assert!(api.and(&RefRange::before("api:")).is_empty_range());
         let r = api.and(&RefRange::before("zzz"));
         assert_eq!(r, api);
@@ -1551,17 +1941,29 @@ mod tests {
 
     #[test]
     fn parses_order_fields() {
-        assert_eq!(OrderField::parse_query("metadata.Name").unwrap(), OrderField::new("metadata.name", SortOrder::Asc));
-        assert_eq!(OrderField::parse_query("spec.type, desc").unwrap().order, SortOrder::Desc);
+        assert_eq!(
+            OrderField::parse_query("metadata.Name").unwrap(),
+            OrderField::new("metadata.name", SortOrder::Asc)
+        );
+        assert_eq!(
+            OrderField::parse_query("spec.type, desc").unwrap().order,
+            SortOrder::Desc
+        );
         assert!(OrderField::parse_query("spec.type,up").is_err());
         assert!(OrderField::parse_query(",asc").is_err());
-        assert_eq!(OrderField::parse_legacy("desc:metadata.name").unwrap(), OrderField::new("metadata.name", SortOrder::Desc));
+        assert_eq!(
+            OrderField::parse_legacy("desc:metadata.name").unwrap(),
+            OrderField::new("metadata.name", SortOrder::Desc)
+        );
         assert!(OrderField::parse_legacy("metadata.name").is_err());
     }
 
     #[test]
     fn full_text_pattern_escapes() {
-        let ft = FullText { term: "50%_a\\b".into(), keys: vec![] };
+        let ft = FullText {
+            term: "50%_a\\b".into(),
+            keys: vec![],
+        };
         assert_eq!(ft.pattern(), "%50\\%\\_a\\\\b%");
     }
 }

@@ -201,9 +201,21 @@ pub fn check_reserved(entity: &Entity<'_>, errors: &mut Vec<ValidationError>) {
         metadata.get("annotations").and_then(Value::as_object),
     ];
     let found = |map: Option<&serde_json::Map<String, Value>>| {
-        map.into_iter().flat_map(|m| m.keys()).filter_map(|k| RESERVED.iter().position(|r| r == k)).collect::<Vec<_>>()
+        map.into_iter()
+            .flat_map(|m| m.keys())
+            .filter_map(|k| RESERVED.iter().position(|r| r == k))
+            .collect::<Vec<_>>()
     };
-    let hits: Vec<Vec<usize>> = maps.iter().map(|m| if m.is_some_and(|m| m.keys().any(|k| RESERVED.contains(&k.as_str()))) { found(*m) } else { Vec::new() }).collect();
+    let hits: Vec<Vec<usize>> = maps
+        .iter()
+        .map(|m| {
+            if m.is_some_and(|m| m.keys().any(|k| RESERVED.contains(&k.as_str()))) {
+                found(*m)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     if hits.iter().all(Vec::is_empty) {
         return;
     }

@@ -22,7 +22,9 @@ pub fn is_dns_subdomain(s: &str) -> bool {
         if i == b.len() || b[i] == b'.' {
             let label = &b[label_start..i];
             let ok = (1..=63).contains(&label.len())
-                && label.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && label
+                    .iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
                 && label[0] != b'-'
                 && label[label.len() - 1] != b'-';
             if !ok {

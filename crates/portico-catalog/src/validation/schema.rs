@@ -96,17 +96,25 @@ pub fn first_error(schema: &Schema, value: &Value) -> Option<SchemaError> {
 /// the error Ajv would name first.
 pub fn is_valid(schema: &Schema, value: &Value) -> bool {
     match schema {
-        Schema::String { non_empty } => value.as_str().is_some_and(|s| !*non_empty || !s.is_empty()),
+        Schema::String { non_empty } => {
+            value.as_str().is_some_and(|s| !*non_empty || !s.is_empty())
+        }
         Schema::StringEnum(allowed) => value.as_str().is_some_and(|s| allowed.contains(&s)),
         Schema::Const(expected) => value.as_str() == Some(expected),
-        Schema::Array { items, min_items } => value
-            .as_array()
-            .is_some_and(|values| values.len() >= *min_items && values.iter().all(|v| is_valid(items, v))),
+        Schema::Array { items, min_items } => value.as_array().is_some_and(|values| {
+            values.len() >= *min_items && values.iter().all(|v| is_valid(items, v))
+        }),
         Schema::Object(object) => {
-            let Value::Object(map) = value else { return false };
+            let Value::Object(map) = value else {
+                return false;
+            };
             let mut required_found = 0;
             for (key, v) in map {
-                match object.properties.iter().find(|(name, _)| same_key(name, key)) {
+                match object
+                    .properties
+                    .iter()
+                    .find(|(name, _)| same_key(name, key))
+                {
                     Some((name, property)) => {
                         if !is_valid(property, v) {
                             return false;

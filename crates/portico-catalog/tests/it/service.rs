@@ -451,3 +451,77 @@ async fn entities_whose_reference_would_be_ambiguous_are_not_stored() {
         assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
     }
 }
+
+/// Serves `body` with `status` to every request on a loopback port, for `url` locations.
+async fn serve_once_per_request(status: u16, body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: text/yaml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{address}/catalog/all.yaml")
+}
+
+#[tokio::test]
+async fn url_locations_are_fetched_and_a_failing_fetch_keeps_the_last_good_entities() {
+    for (catalog, _db) in catalogs().await {
+        let good = serve_once_per_request(
+            200,
+            format!("{GROUP}---\n{}", mcp_server("remote-tools", "production")),
+        )
+        .await;
+        let (location, _) = catalog
+            .add_location("url", &good, LocationOrigin::Api)
+            .await
+            .unwrap();
+        let report = catalog.refresh_location(&location.id).await.unwrap();
+        assert_eq!(report.written, 2, "{:?}", report.problems);
+        let entity = catalog
+            .entity_by_ref("api:default/remote-tools")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            entity["metadata"]["annotations"]["backstage.io/managed-by-location"],
+            format!("url:{good}")
+        );
+
+        let broken = serve_once_per_request(500, "oops".into()).await;
+        let (failing, _) = catalog
+            .add_location("url", &broken, LocationOrigin::Api)
+            .await
+            .unwrap();
+        let report = catalog.refresh_location(&failing.id).await.unwrap();
+        assert!(
+            report.problems[0].message.contains("answered 500"),
+            "{:?}",
+            report.problems
+        );
+        assert!(matches!(
+            catalog
+                .add_location("url", "not a url", LocationOrigin::Api)
+                .await,
+            Ok(_)
+        ));
+        assert!(
+            catalog
+                .entity_by_ref("api:default/remote-tools")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}
