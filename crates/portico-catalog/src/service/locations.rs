@@ -131,6 +131,13 @@ impl Catalog {
                 "location target must not be empty".into(),
             ));
         }
+        if kind == "url"
+            && !url::Url::parse(target).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(CatalogError::Input(format!(
+                "a url location needs an absolute http or https URL, not \"{target}\""
+            )));
+        }
         if let Some(existing) = self.location_by_target(kind, target).await? {
             return Ok((existing, false));
         }

@@ -514,7 +514,7 @@ async fn url_locations_are_fetched_and_a_failing_fetch_keeps_the_last_good_entit
             catalog
                 .add_location("url", "not a url", LocationOrigin::Api)
                 .await,
-            Ok(_)
+            Err(CatalogError::Input(_))
         ));
         assert!(
             catalog
