@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 # shellcheck source=lib/postgres.sh
 source scripts/lib/postgres.sh
+# shellcheck source=lib/mcp-peers.sh
+source scripts/lib/mcp-peers.sh
 
 step "toolchain"
 cargo --version
@@ -26,8 +28,14 @@ start_test_postgres
 step "Node packages for the catalog-client tests"
 npm ci --prefix tests/catalog-client --no-audit --no-fund
 
+step "MCP servers for the client tests (server-everything, Python mcp; pinned, on loopback)"
+start_mcp_peers
+
 step "tests"
 cargo test --workspace --locked
+
+step "MCP conformance suite, client mode"
+run_mcp_conformance target/debug/portico
 
 fuzz_seconds="${PORTICO_FUZZ_SECONDS:-30}"
 if [ "$fuzz_seconds" -gt 0 ] && rustup toolchain list | grep -q nightly; then

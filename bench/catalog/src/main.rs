@@ -227,6 +227,8 @@ async fn measure(
         );
     }
     let ingest_per_s = args.entities as f64 / started.elapsed().as_secs_f64();
+    // The server refreshes its planner statistics right after the load; let it finish.
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
     let filtered_url = format!("{}{FILTER_QUERY}", server.base);
     let expected_total = names.len() as u64;

@@ -446,7 +446,11 @@ mod sample_tests {
     #[test]
     fn the_documented_sample_is_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/app-config.yaml");
-        let config = Config::load(&ConfigSources { files: vec![path], env: Vec::new() }).unwrap();
+        let config = Config::load(&ConfigSources {
+            files: vec![path],
+            env: Vec::new(),
+        })
+        .unwrap();
         assert_eq!(config, Config::default());
     }
 }

@@ -47,7 +47,9 @@ pub fn routes() -> Router<AppState> {
 
 /// The decoded `name=value` pairs of a query string.
 fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn pairs_ref(pairs: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
@@ -55,22 +57,35 @@ fn pairs_ref(pairs: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// `GET /entities`: Backstage's list, a JSON array; a `Link: <…>; rel="next"` header when limited.
-async fn entities(State(state): State<AppState>, _: Principal, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn entities(
+    State(state): State<AppState>,
+    _: Principal,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref());
     let request = EntitiesRequest::from_query(pairs_ref(&pairs))?;
     let page = state.catalog.entities_page(&request).await?;
     let mut response = Json(Value::Array(page.items)).into_response();
     if let Some(after) = page.next_after {
-        let link = format!("</api/catalog/entities?after={}>; rel=\"next\"", url::form_urlencoded::byte_serialize(after.as_bytes()).collect::<String>());
+        let link = format!(
+            "</api/catalog/entities?after={}>; rel=\"next\"",
+            url::form_urlencoded::byte_serialize(after.as_bytes()).collect::<String>()
+        );
         if let Ok(value) = HeaderValue::from_str(&link) {
-            response.headers_mut().insert(axum::http::header::LINK, value);
+            response
+                .headers_mut()
+                .insert(axum::http::header::LINK, value);
         }
     }
     Ok(response)
 }
 
 /// `GET /entities/by-query`: `{items, totalItems, pageInfo}` with stable cursors.
-async fn by_query(State(state): State<AppState>, _: Principal, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn by_query(
+    State(state): State<AppState>,
+    _: Principal,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let pairs = query_pairs(raw.as_deref());
     let request = QueryRequest::from_query(pairs_ref(&pairs))?;
     let page = state.catalog.query_entities(&request).await?;
@@ -78,13 +93,27 @@ async fn by_query(State(state): State<AppState>, _: Principal, RawQuery(raw): Ra
 }
 
 /// `GET /entity-facets?facet=…&filter=…`: `{facets: {<facet>: [{value, count}]}}`.
-async fn facets(State(state): State<AppState>, _: Principal, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn facets(
+    State(state): State<AppState>,
+    _: Principal,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let pairs = query_pairs(raw.as_deref());
-    let facets: Vec<String> = pairs.iter().filter(|(k, _)| k == "facet").map(|(_, v)| v.clone()).collect();
+    let facets: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "facet")
+        .map(|(_, v)| v.clone())
+        .collect();
     if facets.is_empty() {
-        return Err(ApiError::input("at least one facet parameter is required, e.g. ?facet=kind"));
+        return Err(ApiError::input(
+            "at least one facet parameter is required, e.g. ?facet=kind",
+        ));
     }
-    let filters: Vec<&str> = pairs.iter().filter(|(k, _)| k == "filter").map(|(_, v)| v.as_str()).collect();
+    let filters: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "filter")
+        .map(|(_, v)| v.as_str())
+        .collect();
     let filter = EntityFilter::parse(&filters)?;
     Ok(Json(json!(state.catalog.facets(&facets, &filter).await?)))
 }
@@ -143,7 +172,10 @@ async fn by_refs(
     let Json(body) = body?;
     let items = state.catalog.entities_by_refs(&body.entity_refs).await?;
     let fields = Fields::parse(&body.fields.unwrap_or_default())?;
-    let items: Vec<Value> = items.into_iter().map(|e| e.map_or(Value::Null, |e| fields.apply(e))).collect();
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|e| e.map_or(Value::Null, |e| fields.apply(e)))
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 

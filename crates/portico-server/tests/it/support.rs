@@ -21,7 +21,10 @@ pub async fn apps(admins: &[&str]) -> Vec<(Router, portico_store::testing::TestD
         .await
         .into_iter()
         .map(|(store, db)| {
-            let options = CatalogOptions { admins: admins.iter().map(|a| a.to_string()).collect(), ..CatalogOptions::default() };
+            let options = CatalogOptions {
+                admins: admins.iter().map(|a| a.to_string()).collect(),
+                ..CatalogOptions::default()
+            };
             let state = AppState {
                 catalog: Catalog::new(store, options),
                 auth: Arc::new(StaticTokens::new(vec![(TOKEN.into(), "ci".into())])),
@@ -33,7 +36,13 @@ pub async fn apps(admins: &[&str]) -> Vec<(Router, portico_store::testing::TestD
 }
 
 /// Sends a request (with the token unless `token` is `None`) and returns status and JSON body.
-pub async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>, token: Option<&str>) -> (StatusCode, Value) {
+pub async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
@@ -45,14 +54,28 @@ pub async fn call(app: &Router, method: Method, uri: &str, body: Option<Value>, 
         }
         None => Body::empty(),
     };
-    let response = app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let response = app
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+    let json = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
     (status, json)
 }
 
 /// `call` with the test token.
-pub async fn api(app: &Router, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub async fn api(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     call(app, method, uri, body, Some(TOKEN)).await
 }

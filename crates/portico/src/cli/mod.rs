@@ -1,5 +1,6 @@
 //! Subcommands of `portico`.
 
+mod mcp;
 mod serve;
 mod validate;
 
@@ -21,6 +22,8 @@ enum Command {
     Serve(serve::Args),
     /// Check catalog YAML files the way a Backstage catalog reads them, and report MCP servers.
     Validate(validate::Args),
+    /// Probe MCP servers: list tools, call one, or run as the conformance suite's client.
+    Mcp(mcp::Args),
 }
 
 impl Cli {
@@ -29,6 +32,7 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::run(args),
             Command::Validate(args) => validate::run(args),
+            Command::Mcp(args) => mcp::run(args),
         }
     }
 }
