@@ -99,7 +99,15 @@ impl Store {
                     Ok(())
                 })
             }),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+            // Search rows are skewed (`kind=api` matches a third of the catalog, `spec.type=…` a
+            // few rows): a generic plan cached for `key = $1 AND value = $2` can be slower than
+            // a fresh one by orders of magnitude, so plan every execution for its values.
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+                    Ok(())
+                })
+            }),
         };
         let pool = options
             .acquire_timeout(Duration::from_secs(10))
