@@ -1172,13 +1172,19 @@ async fn count(
     };
     match source {
         Source::Branches(branches) if branches.len() == 1 => {
-            // One alternative: count its distinct references straight off the index range.
-            branches[0].select(
-                &mut sql,
-                "COUNT(DISTINCT d.entity_ref)",
-                extra,
-                &RefRange::default(),
-            );
+            // One alternative: count its references straight off the index range. Search rows
+            // are unique per (entity, key, value), so a driver with one value on a non-relation
+            // key meets each entity once and needs no DISTINCT; relation rows can repeat (two
+            // entities may declare the same pair) and several values can meet one entity twice.
+            let driver = &branches[0].driver;
+            let single_row = !driver.key.starts_with("relations.")
+                && driver.values.as_ref().is_some_and(|v| v.len() == 1);
+            let what = if single_row {
+                "COUNT(*)"
+            } else {
+                "COUNT(DISTINCT d.entity_ref)"
+            };
+            branches[0].select(&mut sql, what, extra, &RefRange::default());
         }
         _ => {
             sql.push("SELECT COUNT(*) FROM (");
