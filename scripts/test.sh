@@ -32,7 +32,7 @@ step "MCP servers for the client tests (server-everything, Python mcp; pinned, o
 start_mcp_peers
 
 step "tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "MCP conformance suite, client mode"
 run_mcp_conformance target/debug/portico

@@ -150,7 +150,8 @@ mod tests {
         let text = yaml(&[entity]);
         assert_eq!(
             text,
-            "---\nkind: \"API\"\nmetadata:\n  name: \"x\"\n  tags:\n    - \"a\"\n    - \"b\"\n  links:\n    - url: \"u\"\n      title: \"t\"\nspec:\n  definition: |\n    a: 1\n\n    b:\n      - c\n  count: 3\n  e: []\n  \"true\": \"k\"\n"
+            // Keys come out in the map's (sorted) order.
+            "---\nkind: \"API\"\nmetadata:\n  links:\n    - title: \"t\"\n      url: \"u\"\n  name: \"x\"\n  tags:\n    - \"a\"\n    - \"b\"\nspec:\n  count: 3\n  definition: |\n    a: 1\n\n    b:\n      - c\n  e: []\n  \"true\": \"k\"\n"
         );
     }
 }
