@@ -32,7 +32,8 @@ step "MCP servers for the client tests (server-everything, Python mcp; pinned, o
 start_mcp_peers
 
 step "tests"
-cargo test --workspace --locked --no-fail-fast
+test_log=$(mktemp /tmp/portico-tests.XXXXXX)
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"
 
 step "MCP conformance suite, client mode"
 run_mcp_conformance target/debug/portico
@@ -45,3 +46,7 @@ if [ "$fuzz_seconds" -gt 0 ] && rustup toolchain list | grep -q nightly; then
   fi
   (cd fuzz && cargo +nightly fuzz run parse_validate -- -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -timeout=5)
 fi
+
+# One closing line for the whole run: every Rust test binary's results added up.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$test_log"
+rm -f "$test_log"
