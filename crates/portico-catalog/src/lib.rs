@@ -16,7 +16,9 @@ pub use document::{DocumentReport, validate_documents};
 pub use entity::Entity;
 pub use entity_ref::{EntityRef, RefError};
 pub use mcp::{McpAuth, McpServer, RemotePolicy, Transport};
-pub use validation::{ValidationError, validate_backstage};
+pub use validation::{
+    ValidationError, fast_path_accepts, validate_backstage, validate_backstage_exact,
+};
 
 /// Settings of validation that a deployment chooses.
 #[derive(Debug, Clone, Default)]

@@ -115,9 +115,10 @@ impl Serialize for EntityRef {
 }
 
 /// The targets named by each relation field of the entity's kind.
-fn targets<'e>(entity: &Entity<'e>) -> impl Iterator<Item = (&'static RelationField, &'e str)> {
-    let kind = entity.kind();
-    let spec = entity.spec();
+fn targets<'e>(
+    kind: &'e str,
+    spec: Option<&'e serde_json::Map<String, Value>>,
+) -> impl Iterator<Item = (&'static RelationField, &'e str)> {
     FIELDS
         .iter()
         .filter(move |f| f.kind == kind)
@@ -133,7 +134,15 @@ fn targets<'e>(entity: &Entity<'e>) -> impl Iterator<Item = (&'static RelationFi
 
 /// The first relation target that is not a valid reference, as Backstage words it.
 pub(crate) fn first_ref_error(entity: &Entity<'_>) -> Option<RefError> {
-    targets(entity).find_map(|(field, target)| match split_ref(target) {
+    first_ref_error_in(entity.kind(), entity.spec())
+}
+
+/// [`first_ref_error`] for a kind and spec already at hand.
+pub(crate) fn first_ref_error_in(
+    kind: &str,
+    spec: Option<&serde_json::Map<String, Value>>,
+) -> Option<RefError> {
+    targets(kind, spec).find_map(|(field, target)| match split_ref(target) {
         Err(e) => Some(e),
         Ok(parts) if parts.kind.is_none() && field.default_kind.is_none() => {
             Some(RefError::MissingKind(target.to_string()))
@@ -147,7 +156,7 @@ pub(crate) fn first_ref_error(entity: &Entity<'_>) -> Option<RefError> {
 pub fn relations(entity: &Entity<'_>) -> Result<Vec<Relation>, RefError> {
     let source = entity.entity_ref();
     let mut out = Vec::new();
-    for (field, target) in targets(entity) {
+    for (field, target) in targets(entity.kind(), entity.spec()) {
         let target = EntityRef::parse(target, field.default_kind, &source.namespace)?;
         out.push(Relation {
             source: source.clone(),

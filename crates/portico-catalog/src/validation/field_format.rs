@@ -178,7 +178,7 @@ fn check_key(field: &dyn Fn() -> String, key: &str, errors: &mut Vec<ValidationE
 }
 
 /// Keys that `spec`, labels and annotations may not use.
-const RESERVED: &[&str] = &[
+pub(super) const RESERVED: &[&str] = &[
     "apiVersion",
     "kind",
     "uid",

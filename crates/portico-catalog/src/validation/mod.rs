@@ -3,6 +3,7 @@
 //! relation references. Each stage stops the ones after it, as in Backstage, so the first error
 //! is always the one Backstage reports; within the field-format stage every bad field is listed.
 
+mod fast;
 mod field_format;
 pub mod formats;
 mod kinds;
@@ -44,6 +45,22 @@ impl std::fmt::Display for ValidationError {
 
 /// Checks an entity against the stock Backstage rules; an empty list means valid.
 pub fn validate_backstage(value: &Value) -> Vec<ValidationError> {
+    if fast::certainly_valid(value) {
+        return Vec::new();
+    }
+    validate_backstage_exact(value)
+}
+
+/// Whether the one-pass check vouches for an entity; exposed so tests can hold it to
+/// [`validate_backstage_exact`].
+#[doc(hidden)]
+pub fn fast_path_accepts(value: &Value) -> bool {
+    fast::certainly_valid(value)
+}
+
+/// Every stage in Backstage's order, with its messages, without the one-pass shortcut.
+#[doc(hidden)]
+pub fn validate_backstage_exact(value: &Value) -> Vec<ValidationError> {
     let one = |message: String| vec![ValidationError::input(message)];
     if !value.is_object() {
         return one(format!(

@@ -138,3 +138,33 @@ fn case_names_are_unique() {
     names.dedup();
     assert_eq!(names.len(), total);
 }
+
+/// The one-pass shortcut never vouches for an entity the exact path rejects, and it does vouch
+/// for the plainly valid ones (otherwise it would be dead weight).
+#[test]
+fn the_fast_path_agrees_with_the_exact_path() {
+    let mut vouched = 0;
+    let mut total = 0;
+    for case in case_files().iter().flat_map(|f| load(f)) {
+        for doc in portico_catalog::yaml::parse_documents(case.body.as_bytes()) {
+            let Ok(Some(value)) = doc.content else {
+                continue;
+            };
+            total += 1;
+            if portico_catalog::fast_path_accepts(&value) {
+                vouched += 1;
+                let exact = portico_catalog::validate_backstage_exact(&value);
+                assert!(
+                    exact.is_empty(),
+                    "{}/{}: fast path accepted, exact path says {exact:?}",
+                    case.file,
+                    case.name
+                );
+            }
+        }
+    }
+    assert!(
+        vouched >= 60,
+        "the fast path vouched for only {vouched} of {total} documents"
+    );
+}

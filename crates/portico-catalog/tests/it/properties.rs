@@ -53,6 +53,22 @@ proptest! {
     }
 
     #[test]
+    fn the_fast_path_never_accepts_what_the_exact_path_rejects(
+        name in "[-_.a-zA-Z0-9 /:]{0,12}",
+        namespace in "[-a-zA-Z0-9_]{0,8}",
+        tag in "[-a-zA-Z0-9:+#]{0,8}",
+        label in "[-_.a-zA-Z0-9/]{0,10}",
+        url in "(https?://x|/rel|mailto:a|)",
+    ) {
+        let mut value = entity(&name, &namespace, &tag);
+        value["metadata"]["labels"] = json!({label: "v"});
+        value["metadata"]["links"] = json!([{"url": url}]);
+        if portico_catalog::fast_path_accepts(&value) {
+            prop_assert!(portico_catalog::validate_backstage_exact(&value).is_empty());
+        }
+    }
+
+    #[test]
     fn references_round_trip(kind in "[A-Za-z][A-Za-z0-9]{0,10}", ns in "[a-z0-9-]{1,10}", name in "[A-Za-z0-9_.-]{1,20}") {
         let r = EntityRef::new(&kind, &ns, &name);
         let parsed = EntityRef::parse(&r.canonical(), None, "default").unwrap();
