@@ -124,7 +124,7 @@ fn split_documents(input: &[u8]) -> Vec<Segment> {
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', bytes)
 }
 
 fn is_marker(line: &[u8], marker: &[u8]) -> bool {
@@ -214,6 +214,14 @@ fn position_of(bytes: &[u8], offset: usize) -> (usize, usize) {
 fn find_forbidden_character(text: &str, first_line: usize) -> Option<YamlError> {
     let bytes = text.as_bytes();
     let is_suspect = |b: u8| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b >= 0x7f;
+    // Almost every catalog file is plain ASCII text: one branch-free pass (which the compiler
+    // vectorizes) proves it before the careful scan below is needed.
+    let any_suspect = bytes.iter().fold(false, |acc, &b| {
+        acc | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b >= 0x7f)
+    });
+    if !any_suspect {
+        return None;
+    }
     let mut from = 0;
     while let Some(i) = bytes[from..].iter().position(|&b| is_suspect(b)) {
         let offset = from + i;
