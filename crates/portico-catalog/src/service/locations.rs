@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::overlay::Overlay;
-use super::persist::{self, Write, WriteMode, content_hash, now_ms};
+use super::persist::{self, Write, WriteMode, now_ms};
 use super::processing::{entity_ref_of, process};
 use super::sources::{LOCATION_TYPES, read_location};
 use super::{Catalog, CatalogError};
@@ -356,10 +356,7 @@ impl Catalog {
                     continue;
                 };
                 let raw = candidate.raw.to_string();
-                let overlay_json = overlay
-                    .map(|o| serde_json::to_string(o).unwrap_or_default())
-                    .unwrap_or_default();
-                let hash = content_hash(&[&raw, &overlay_json, &candidate.location_ref]);
+                let hash = persist::entity_hash(&raw, overlay, Some(&candidate.location_ref));
                 for error in &processed.errors {
                     report.problems.push(problem(
                         &candidate.file,
@@ -372,7 +369,7 @@ impl Catalog {
                     &mut tx,
                     &source,
                     &candidate.file,
-                    &candidate.raw,
+                    &raw,
                     &processed,
                     &hash,
                     WriteMode::Upsert,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::persist::{self, Write, WriteMode, content_hash};
+use super::persist::{self, Write, WriteMode};
 use super::processing::{entity_ref_of, process};
 use super::{Catalog, CatalogError, MANAGED_SOURCE, summary};
 use crate::validate_backstage;
@@ -49,14 +49,18 @@ impl Catalog {
             });
         }
         let raw_json = raw.to_string();
-        let overlay_json = overlays
-            .map(|o| serde_json::to_string(&o).unwrap_or_default())
-            .unwrap_or_default();
-        let hash = content_hash(&[&raw_json, &overlay_json]);
+        let hash = persist::entity_hash(&raw_json, overlays.as_ref(), None);
         let mut tx = self.store.begin_write().await?;
-        if let Write::Conflict { owner } =
-            persist::write_entity(&mut tx, MANAGED_SOURCE, "", &raw, &processed, &hash, mode)
-                .await?
+        if let Write::Conflict { owner } = persist::write_entity(
+            &mut tx,
+            MANAGED_SOURCE,
+            "",
+            &raw_json,
+            &processed,
+            &hash,
+            mode,
+        )
+        .await?
         {
             return Err(CatalogError::Conflict(if owner == MANAGED_SOURCE {
                 format!("Entity {entity_ref} already exists")

@@ -5,7 +5,7 @@ use portico_store::sqlx::{self, Row};
 use serde_json::Value;
 
 use super::overlay::Overlay;
-use super::persist::{self, Write, WriteMode, content_hash, now_ms};
+use super::persist::{self, Write, WriteMode, now_ms};
 use super::processing::{MANAGED_BY_LOCATION, process};
 use super::{Actor, Catalog, CatalogError, summary};
 use crate::{Entity, EntityRef};
@@ -127,20 +127,14 @@ impl Catalog {
             &self.options.validate,
         )
         .ok_or_else(|| CatalogError::Input(format!("stored entity {key} has no kind and name")))?;
-        let overlay_json = overlay
-            .map(|o| serde_json::to_string(&o).unwrap_or_default())
-            .unwrap_or_default();
-        let hash = content_hash(&[
-            &stored.raw.to_string(),
-            &overlay_json,
-            stored.location.as_deref().unwrap_or(""),
-        ]);
+        let raw_json = stored.raw.to_string();
+        let hash = persist::entity_hash(&raw_json, overlay.as_ref(), stored.location.as_deref());
         let mut tx = self.store.begin_write().await?;
         if let Write::Conflict { owner } = persist::write_entity(
             &mut tx,
             &stored.source,
             &stored.source_key,
-            &stored.raw,
+            &raw_json,
             &processed,
             &hash,
             WriteMode::Upsert,

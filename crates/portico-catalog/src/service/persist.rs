@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use portico_store::sqlx::{self, AnyConnection, AssertSqlSafe, Row};
 use serde_json::{Value, json};
 
+use super::overlay::Overlay;
 use super::processing::Processed;
 use super::search::{SearchRow, search_rows};
 use crate::ValidationError;
@@ -35,11 +36,20 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A short change-detection hash of the inputs that decide an entity's stored form.
-pub fn content_hash(parts: &[&str]) -> String {
+/// A short change-detection hash of what decides an entity's stored form: its raw JSON, its
+/// overlay and the location it was read from.
+pub fn entity_hash(raw_json: &str, overlay: Option<&Overlay>, location: Option<&str>) -> String {
     use std::hash::{Hash, Hasher};
+    let overlay_json = overlay
+        .map(|o| serde_json::to_string(o).unwrap_or_default())
+        .unwrap_or_default();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    parts.hash(&mut hasher);
+    [
+        raw_json,
+        overlay_json.as_str(),
+        location.unwrap_or_default(),
+    ]
+    .hash(&mut hasher);
     format!("{:016x}", hasher.finish())
 }
 
@@ -66,7 +76,7 @@ pub async fn write_entity(
     conn: &mut AnyConnection,
     source: &str,
     source_key: &str,
-    raw: &Value,
+    raw_json: &str,
     processed: &Processed,
     hash: &str,
     mode: WriteMode,
@@ -115,7 +125,7 @@ pub async fn write_entity(
         .bind(&uid)
         .bind(source)
         .bind(source_key)
-        .bind(raw.to_string())
+        .bind(raw_json)
         .bind(entity.to_string())
         .bind(errors)
         .bind(hash)

@@ -200,34 +200,21 @@ pub fn check_reserved(entity: &Entity<'_>, errors: &mut Vec<ValidationError>) {
         metadata.get("labels").and_then(Value::as_object),
         metadata.get("annotations").and_then(Value::as_object),
     ];
-    let found = |map: Option<&serde_json::Map<String, Value>>| {
+    // For each map, the positions in RESERVED of the keys it uses (no allocation when none).
+    let hits = maps.map(|map| {
         map.into_iter()
             .flat_map(|m| m.keys())
             .filter_map(|k| RESERVED.iter().position(|r| r == k))
             .collect::<Vec<_>>()
-    };
-    let hits: Vec<Vec<usize>> = maps
-        .iter()
-        .map(|m| {
-            if m.is_some_and(|m| m.keys().any(|k| RESERVED.contains(&k.as_str()))) {
-                found(*m)
-            } else {
-                Vec::new()
-            }
-        })
-        .collect();
-    if hits.iter().all(Vec::is_empty) {
-        return;
-    }
+    });
     for (i, key) in RESERVED.iter().enumerate() {
-        let messages = [
-            format!("The spec may not contain the field {key}, because it has reserved meaning"),
-            format!("A label may not have the field {key}, because it has reserved meaning"),
-            format!("An annotation may not have the field {key}, because it has reserved meaning"),
-        ];
-        for (hit, message) in hits.iter().zip(messages) {
+        for (place, hit) in hits.iter().enumerate() {
             if hit.contains(&i) {
-                errors.push(ValidationError::input(message));
+                errors.push(ValidationError::input(match place {
+                    0 => format!("The spec may not contain the field {key}, because it has reserved meaning"),
+                    1 => format!("A label may not have the field {key}, because it has reserved meaning"),
+                    _ => format!("An annotation may not have the field {key}, because it has reserved meaning"),
+                }));
             }
         }
     }
