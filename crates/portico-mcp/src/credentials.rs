@@ -31,9 +31,16 @@ pub enum CredentialError {
     /// The header name or value cannot go in an HTTP header.
     #[error("the credential is not a valid HTTP header")]
     InvalidHeader,
-    /// The user has to sign in to the server's provider first.
-    #[error("sign-in required for this server")]
-    SignInRequired,
+    /// The user has to sign in to the server's provider first; `login_url` starts it.
+    #[error("sign in to {provider} first ({reason}): {login_url}")]
+    SignInRequired {
+        /// The provider id.
+        provider: String,
+        /// Why, in words.
+        reason: String,
+        /// The URL that starts the sign-in.
+        login_url: String,
+    },
     /// The credential store failed.
     #[error("the credential store failed: {0}")]
     Store(String),

@@ -83,7 +83,7 @@ impl McpError {
             McpError::Refused(_) | McpError::UnknownTool(_) | McpError::Server { .. } => {
                 ErrorAction::Fix
             }
-            McpError::Credential(CredentialError::SignInRequired)
+            McpError::Credential(CredentialError::SignInRequired { .. })
             | McpError::AuthRequired { .. } => ErrorAction::SignIn,
             McpError::Credential(_) => ErrorAction::Fix,
             McpError::Cancelled => ErrorAction::None,

@@ -4,13 +4,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{FromRef, MatchedPath, Request};
+use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
 use portico_catalog::service::Catalog;
 
-use crate::auth::SharedAuthenticator;
 use crate::error::error_body;
 use crate::routes;
 
@@ -19,22 +18,18 @@ use crate::routes;
 pub struct AppState {
     /// The catalog service.
     pub catalog: Catalog,
-    /// Checks API credentials.
-    pub auth: SharedAuthenticator,
+    /// Identity and credentials.
+    pub auth: portico_auth::Auth,
     /// Renders `/metrics`; absent in tests that do not install a recorder.
     pub metrics: Option<Arc<PrometheusHandle>>,
-}
-
-impl FromRef<AppState> for SharedAuthenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
-    }
 }
 
 /// The application: API routes under `/api`, operations routes at the root.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/catalog", routes::catalog::routes())
+        .nest("/api/auth", routes::auth::routes())
+        .merge(routes::auth::plugin_jwks_route())
         .merge(routes::ops::routes())
         .layer(middleware::from_fn(error_body))
         .layer(middleware::from_fn(record_metrics))

@@ -1,65 +1,15 @@
-//! Who is calling: every API request must carry credentials that an [`Authenticator`] accepts.
-//! Today that is a static external-access token from config; user sign-in plugs in behind the same
-//! trait later.
+//! Who is calling: every API request must carry a bearer token that the auth service accepts —
+//! a Portico user token, a plugin token addressed to the plugin the route belongs to, or a
+//! static external-access token.
 
-use std::sync::Arc;
-
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
+use crate::app::AppState;
 use crate::error::ApiError;
 
-/// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// `user:default/jane` for users, `external:<subject>` for static tokens.
-    pub subject: String,
-    /// References that count as this caller for ownership.
-    pub ownership_refs: Vec<String>,
-}
-
-impl Principal {
-    /// The caller as the catalog sees it.
-    pub fn actor(&self) -> portico_catalog::service::Actor {
-        portico_catalog::service::Actor {
-            user_ref: self.subject.clone(),
-            ownership_refs: self.ownership_refs.clone(),
-        }
-    }
-}
-
-/// Turns request credentials into a [`Principal`].
-pub trait Authenticator: Send + Sync + 'static {
-    /// The caller, or `None` when the credentials are missing or not accepted.
-    fn authenticate(&self, headers: &HeaderMap) -> Option<Principal>;
-}
-
-/// Static bearer tokens from `backend.auth.externalAccess`.
-#[derive(Debug, Default)]
-pub struct StaticTokens {
-    tokens: Vec<(String, String)>,
-}
-
-impl StaticTokens {
-    /// Accepts each `(token, subject)` pair.
-    pub fn new(tokens: Vec<(String, String)>) -> Self {
-        Self { tokens }
-    }
-}
-
-impl Authenticator for StaticTokens {
-    fn authenticate(&self, headers: &HeaderMap) -> Option<Principal> {
-        let token = bearer(headers)?;
-        self.tokens
-            .iter()
-            .find(|(t, _)| constant_time_eq(t.as_bytes(), token.as_bytes()))
-            .map(|(_, subject)| Principal {
-                subject: format!("external:{subject}"),
-                ownership_refs: Vec::new(),
-            })
-    }
-}
+pub use portico_auth::Principal;
 
 /// The token of an `Authorization: Bearer …` header.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -71,26 +21,35 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Compares secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The plugin a request path belongs to: `catalog` for `/api/catalog/...`.
+pub fn plugin_of(path: &str) -> &str {
+    path.strip_prefix("/api/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("")
 }
 
-/// The authenticator shared by every request.
-pub type SharedAuthenticator = Arc<dyn Authenticator>;
-
-impl<S> FromRequestParts<S> for Principal
-where
-    S: Send + Sync,
-    SharedAuthenticator: axum::extract::FromRef<S>,
-{
+impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let authenticator = <SharedAuthenticator as axum::extract::FromRef<S>>::from_ref(state);
-        authenticator
-            .authenticate(&parts.headers)
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path().to_string(), |u| u.path().to_string());
+        state
+            .auth
+            .authenticate(token, plugin_of(&path))
+            .await
             .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+/// The caller as the catalog sees it.
+pub fn actor(principal: &Principal) -> portico_catalog::service::Actor {
+    portico_catalog::service::Actor {
+        user_ref: principal.subject.clone(),
+        ownership_refs: principal.ownership_refs.clone(),
     }
 }
 
@@ -99,19 +58,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_exact_token_is_accepted() {
-        let auth = StaticTokens::new(vec![("s3cret-token".into(), "ci".into())]);
+    fn bearer_and_plugin_are_read_from_the_request() {
         let mut headers = HeaderMap::new();
-        assert!(auth.authenticate(&headers).is_none());
-        headers.insert(
-            header::AUTHORIZATION,
-            "Bearer s3cret-tokeN".parse().unwrap(),
-        );
-        assert!(auth.authenticate(&headers).is_none());
-        headers.insert(
-            header::AUTHORIZATION,
-            "bearer s3cret-token".parse().unwrap(),
-        );
-        assert_eq!(auth.authenticate(&headers).unwrap().subject, "external:ci");
+        assert!(bearer(&headers).is_none());
+        headers.insert(header::AUTHORIZATION, "bearer  abc ".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(bearer(&headers).is_none());
+        assert_eq!(plugin_of("/api/mcp-actions/v1"), "mcp-actions");
+        assert_eq!(plugin_of("/api/catalog/entities"), "catalog");
+        assert_eq!(plugin_of("/healthz"), "");
     }
 }

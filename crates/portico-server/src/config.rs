@@ -22,6 +22,9 @@ pub struct Config {
     /// `mcp.*`: rules for MCP servers.
     #[serde(default)]
     pub mcp: Mcp,
+    /// `auth.*`: sign-in providers, token lifetime, token encryption.
+    #[serde(default)]
+    pub auth: portico_auth::AuthConfig,
 }
 
 /// `backend.*`.
@@ -212,6 +215,9 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        self.auth
+            .check()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         for access in &self.backend.auth.external_access {
             let ExternalAccess::Static { options } = access;
             if options.token.len() < 8 || options.token.contains(char::is_whitespace) {

@@ -3,6 +3,8 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod credentials;
+pub mod directory;
 pub mod error;
 pub mod routes;
 pub mod serve;

@@ -12,9 +12,12 @@ use portico_catalog::{RemotePolicy, ValidateOptions};
 use portico_store::Store;
 use tokio::sync::watch;
 
+use portico_auth::{Auth, AuthError, AuthOptions, Cipher};
+use portico_store::Backend;
+
 use crate::app::{AppState, app};
-use crate::auth::StaticTokens;
 use crate::config::{Config, ExternalAccess};
+use crate::directory::CatalogDirectory;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -25,6 +28,8 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     /// Locations to read when the configuration names none (the examples, for a first run).
     pub default_locations: Vec<(String, String)>,
+    /// Turn on guest sign-in when the configuration has no providers (no config file given).
+    pub guest_by_default: bool,
 }
 
 /// Why `serve` could not start or stopped.
@@ -44,6 +49,9 @@ pub enum ServeError {
     /// The catalog failed while starting.
     #[error("catalog start-up failed: {0}")]
     Catalog(#[from] portico_catalog::service::CatalogError),
+    /// Auth is misconfigured or its keys cannot be used.
+    #[error("auth: {0}")]
+    Auth(#[from] AuthError),
     /// The listen address cannot be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -119,9 +127,25 @@ pub async fn serve(
     } else {
         None
     };
+    let mut auth_config = config.auth.clone();
+    if options.guest_by_default && auth_config.providers.is_empty() {
+        auth_config
+            .providers
+            .insert("guest".into(), serde_json::json!({}));
+    }
+    let cipher = token_cipher(config, &options.data_dir, store.backend())?;
+    let auth = auth_service(AuthSetup {
+        config: auth_config,
+        base_url: config.backend.base_url.clone(),
+        static_tokens: tokens,
+        cipher,
+        catalog: catalog.clone(),
+        listens_on_loopback: is_loopback(&config.backend.listen.host),
+        refresh_ahead_seconds: 60,
+    })?;
     let state = AppState {
         catalog: catalog.clone(),
-        auth: Arc::new(StaticTokens::new(tokens)),
+        auth,
         metrics,
     };
 
@@ -187,10 +211,6 @@ async fn refresh_loop(catalog: Catalog, interval: Duration, mut stop: watch::Rec
 /// (readable by its owner only) so it survives restarts.
 fn local_token(data_dir: &Path) -> Result<(String, PathBuf), ServeError> {
     let path = data_dir.join("api-token");
-    let wrap = |source| ServeError::DataDir {
-        path: path.clone(),
-        source,
-    };
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let token = existing.trim().to_string();
         if token.len() >= 32 {
@@ -202,11 +222,95 @@ fn local_token(data_dir: &Path) -> Result<(String, PathBuf), ServeError> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    std::fs::write(&path, &token).map_err(wrap)?;
+    write_private(&path, &token)?;
+    Ok((token, path))
+}
+
+/// What the auth service is built from.
+pub struct AuthSetup {
+    /// `auth.*`.
+    pub config: portico_auth::AuthConfig,
+    /// `backend.baseUrl`.
+    pub base_url: String,
+    /// Static tokens: (token, subject).
+    pub static_tokens: Vec<(String, String)>,
+    /// Seals tokens at rest.
+    pub cipher: Cipher,
+    /// Users for sign-in, servers for scopes.
+    pub catalog: Catalog,
+    /// Whether Portico listens on loopback only.
+    pub listens_on_loopback: bool,
+    /// Refresh provider tokens this many seconds before they expire.
+    pub refresh_ahead_seconds: i64,
+}
+
+/// Builds the auth service over the catalog.
+pub fn auth_service(setup: AuthSetup) -> Result<Auth, AuthError> {
+    let directory = Arc::new(CatalogDirectory::new(setup.catalog.clone()));
+    Auth::new(AuthOptions {
+        config: setup.config,
+        base_url: setup.base_url,
+        static_tokens: setup.static_tokens,
+        cipher: setup.cipher,
+        store: setup.catalog.store().clone(),
+        directory: directory.clone(),
+        scopes: directory,
+        refresh_ahead_seconds: setup.refresh_ahead_seconds,
+        listens_on_loopback: setup.listens_on_loopback,
+    })
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The keys that seal tokens at rest: from `auth.tokenEncryption.keys`, or, for a single SQLite
+/// process, a key generated once into the data directory. Replicas sharing PostgreSQL must share
+/// configured keys, so a generated one is refused there.
+fn token_cipher(config: &Config, data_dir: &Path, backend: Backend) -> Result<Cipher, ServeError> {
+    if let Some(cipher) = Cipher::from_config(&config.auth.token_encryption.keys)? {
+        return Ok(cipher);
+    }
+    if backend == Backend::Postgres {
+        return Err(ServeError::Auth(AuthError::Config(
+            "with PostgreSQL, every replica must seal tokens with the same keys: set auth.tokenEncryption.keys (e.g. [{id: k1, secret: ${PORTICO_TOKEN_KEY}}] with a value from `openssl rand -base64 32`)".into(),
+        )));
+    }
+    let path = data_dir.join("token-encryption.key");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => {
+            let secret = Cipher::generate_secret()?;
+            write_private(&path, &secret)?;
+            secret
+        }
+    };
+    let key = portico_auth::config::EncryptionKeyConfig {
+        id: "local".into(),
+        secret,
+    };
+    Cipher::from_config(&[key])?.ok_or_else(|| {
+        ServeError::Auth(AuthError::Config(
+            "the generated token key is unusable".into(),
+        ))
+    })
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> Result<(), ServeError> {
+    let wrap = |source| ServeError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(path, contents).map_err(wrap)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(wrap)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(wrap)?;
     }
-    Ok((token, path))
+    Ok(())
 }

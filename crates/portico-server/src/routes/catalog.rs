@@ -361,7 +361,7 @@ async fn put_overlay(
     Ok(Json(
         state
             .catalog
-            .put_overlay(&r, overlay, &principal.actor())
+            .put_overlay(&r, overlay, &crate::auth::actor(&principal))
             .await?,
     ))
 }
@@ -373,7 +373,10 @@ async fn delete_overlay(
 ) -> Result<Json<Value>, ApiError> {
     let r = entity_ref(&kind, &namespace, &name);
     Ok(Json(
-        state.catalog.delete_overlay(&r, &principal.actor()).await?,
+        state
+            .catalog
+            .delete_overlay(&r, &crate::auth::actor(&principal))
+            .await?,
     ))
 }
 

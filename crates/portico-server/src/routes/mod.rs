@@ -1,4 +1,5 @@
 //! HTTP routes, one module per area.
 
+pub mod auth;
 pub mod catalog;
 pub mod ops;

@@ -1,4 +1,7 @@
-//! HTTP tests of the server, driving the router directly (no sockets), on both databases.
+//! HTTP tests of the server on both databases: the router driven directly, and (for auth flows
+//! that a real provider redirects back into) on a loopback socket.
 
+mod auth_oidc;
 mod catalog_api;
+mod oidc;
 mod support;

@@ -1,13 +1,10 @@
 //! A test application over a fresh store, with one static token.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use portico_catalog::service::{Catalog, CatalogOptions};
-use portico_server::auth::StaticTokens;
 use portico_server::{AppState, app};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -25,14 +22,33 @@ pub async fn apps(admins: &[&str]) -> Vec<(Router, portico_store::testing::TestD
                 admins: admins.iter().map(|a| a.to_string()).collect(),
                 ..CatalogOptions::default()
             };
+            let catalog = Catalog::new(store, options);
             let state = AppState {
-                catalog: Catalog::new(store, options),
-                auth: Arc::new(StaticTokens::new(vec![(TOKEN.into(), "ci".into())])),
+                auth: test_auth(&catalog),
+                catalog,
                 metrics: None,
             };
             (app(state), db)
         })
         .collect()
+}
+
+/// The auth service of a test app: the static test token, a fresh sealing key, no providers.
+pub fn test_auth(catalog: &Catalog) -> portico_auth::Auth {
+    let key = portico_auth::config::EncryptionKeyConfig {
+        id: "test".into(),
+        secret: portico_auth::Cipher::generate_secret().unwrap(),
+    };
+    portico_server::serve::auth_service(portico_server::serve::AuthSetup {
+        config: portico_auth::AuthConfig::default(),
+        base_url: "http://127.0.0.1:7007".into(),
+        static_tokens: vec![(TOKEN.into(), "ci".into())],
+        cipher: portico_auth::Cipher::from_config(&[key]).unwrap().unwrap(),
+        catalog: catalog.clone(),
+        listens_on_loopback: true,
+        refresh_ahead_seconds: 60,
+    })
+    .unwrap()
 }
 
 /// Sends a request (with the token unless `token` is `None`) and returns status and JSON body.

@@ -52,6 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config,
         data_dir: data_dir.clone(),
         default_locations,
+        guest_by_default: args.configs.is_empty(),
     };
     runtime
         .block_on(serve(options, metrics, announce, shutdown_signal()))

@@ -89,7 +89,11 @@ impl Setup {
                     {"type": "static", "options": {"token": TOKEN, "subject": "e2e-tests"}}
                 ]}
             },
-            "catalog": {"locations": locations, "refreshIntervalSeconds": 3600}
+            "catalog": {"locations": locations, "refreshIntervalSeconds": 3600},
+            // Replicas sharing PostgreSQL seal tokens with a configured key.
+            "auth": {"tokenEncryption": {"keys": [
+                {"id": "e2e", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+            ]}}
         });
         let config_path = dir.path().join("app-config.yaml");
         std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
