@@ -11,6 +11,8 @@ step() { printf '\n==> %s\n' "$*"; }
 source scripts/lib/postgres.sh
 # shellcheck source=lib/mcp-peers.sh
 source scripts/lib/mcp-peers.sh
+# shellcheck source=lib/oidc-provider.sh
+source scripts/lib/oidc-provider.sh
 
 step "toolchain"
 cargo --version
@@ -31,9 +33,26 @@ npm ci --prefix tests/catalog-client --no-audit --no-fund
 step "MCP servers for the client tests (server-everything, Python mcp; pinned, on loopback)"
 start_mcp_peers
 
+step "OpenID Connect provider for the auth tests (oidc-provider; pinned, on loopback)"
+start_oidc_provider
+
 step "tests"
 test_log=$(mktemp /tmp/portico-tests.XXXXXX)
+PORTICO_TEST_LOG_DIR=$(mktemp -d /tmp/portico-test-logs.XXXXXX)
+export PORTICO_TEST_LOG_DIR
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"
+
+step "no token or secret in any log"
+# Every code, token and client secret the OIDC provider issued during the run, looked for in
+# everything the run logged: test output, Portico's captured logs (every level), the peers' logs.
+leaks=$(grep -rlFf "$PORTICO_TEST_OIDC_SECRETS_FILE" "$test_log" "$PORTICO_TEST_LOG_DIR" \
+  "$PORTICO_MCP_LOG_DIR" "$PORTICO_TEST_OIDC_LOG_DIR" 2>/dev/null || true)
+if [ -n "$leaks" ]; then
+  echo "a secret issued by the OIDC provider appears in: $leaks" >&2
+  exit 1
+else
+  echo "$(wc -l <"$PORTICO_TEST_OIDC_SECRETS_FILE") secrets checked against $(find "$test_log" "$PORTICO_TEST_LOG_DIR" "$PORTICO_MCP_LOG_DIR" "$PORTICO_TEST_OIDC_LOG_DIR" -type f | wc -l) log files: none found"
+fi
 
 step "MCP conformance suite, client mode"
 run_mcp_conformance target/debug/portico

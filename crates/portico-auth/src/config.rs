@@ -64,7 +64,9 @@ impl std::fmt::Debug for EncryptionKeyConfig {
     }
 }
 
-/// A duration written as Backstage writes them: `{hours: 1}`, `{minutes: 30, seconds: 10}`.
+/// A duration written as Backstage writes them: `{hours: 1}`, `{minutes: 30, seconds: 10}`, or a
+/// plain number of seconds. It serializes as seconds, so a configured object replaces the default
+/// whole instead of being merged into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration {
     /// The whole duration in seconds.
@@ -73,7 +75,7 @@ pub struct HumanDuration {
 
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        BTreeMap::from([("seconds", self.seconds)]).serialize(s)
+        s.serialize_u64(self.seconds)
     }
 }
 
@@ -89,10 +91,19 @@ impl<'de> Deserialize<'de> for HumanDuration {
             #[serde(default)]
             seconds: u64,
         }
-        let p = Parts::deserialize(d)?;
-        Ok(HumanDuration {
-            seconds: p.hours * 3600 + p.minutes * 60 + p.seconds,
-        })
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Seconds(u64),
+            Parts(Parts),
+        }
+        let seconds = match Written::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a duration such as {hours: 1} or {minutes: 30}")
+        })? {
+            Written::Seconds(s) => s,
+            Written::Parts(p) => p.hours * 3600 + p.minutes * 60 + p.seconds,
+        };
+        Ok(HumanDuration { seconds })
     }
 }
 

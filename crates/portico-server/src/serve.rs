@@ -72,6 +72,8 @@ pub struct Started {
     pub address: std::net::SocketAddr,
     /// A generated API token, when the configuration has none.
     pub generated_token: Option<(String, PathBuf)>,
+    /// Whether guest sign-in is on.
+    pub guest: bool,
 }
 
 /// Runs the server until `shutdown` completes. `on_started` is called once it listens.
@@ -162,6 +164,7 @@ pub async fn serve(
     on_started(&Started {
         address: listener.local_addr()?,
         generated_token,
+        guest: state.auth.providers().guest().is_some(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -1,6 +1,7 @@
 //! HTTP tests of the server on both databases: the router driven directly, and (for auth flows
 //! that a real provider redirects back into) on a loopback socket.
 
+mod auth_local;
 mod auth_oidc;
 mod catalog_api;
 mod oidc;

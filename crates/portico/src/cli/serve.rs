@@ -74,6 +74,12 @@ fn announce(started: &Started) {
             started.address
         );
     }
+    if started.guest {
+        println!(
+            "Guest sign-in is on (local use): curl -H 'X-Requested-With: XMLHttpRequest' http://{}/api/auth/guest/refresh",
+            started.address
+        );
+    }
 }
 
 /// The platform's user data folder for Portico.
