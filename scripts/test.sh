@@ -13,6 +13,8 @@ source scripts/lib/postgres.sh
 source scripts/lib/mcp-peers.sh
 # shellcheck source=lib/oidc-provider.sh
 source scripts/lib/oidc-provider.sh
+# shellcheck source=lib/portico.sh
+source scripts/lib/portico.sh
 
 step "toolchain"
 cargo --version
@@ -56,6 +58,12 @@ fi
 
 step "MCP conformance suite, client mode"
 run_mcp_conformance target/debug/portico
+
+step "Portal Actions MCP server: conformance suite (server mode) and the MCP Inspector CLI"
+start_portico target/debug/portico
+run_actions_conformance "$PORTICO_URL/api/mcp-actions/v1" "$PORTICO_TOKEN"
+run_inspector_checks "$PORTICO_URL/api/mcp-actions/v1" "$PORTICO_TOKEN"
+stop_portico
 
 fuzz_seconds="${PORTICO_FUZZ_SECONDS:-30}"
 if [ "$fuzz_seconds" -gt 0 ] && rustup toolchain list | grep -q nightly; then

@@ -1,7 +1,9 @@
 //! Portico's MCP client: rmcp's streamable HTTP transport and Portico's own legacy HTTP+SSE
 //! transport, credentials sent only to the selected remote's origin, limits on every call, the
 //! remote URL policy (checked after DNS), and a pool of sessions with model-safe tool names.
+//! Also the other direction: the Portal Actions registry and the MCP server that exposes it.
 
+pub mod actions;
 pub mod client;
 pub mod credentials;
 pub mod error;

@@ -1,5 +1,6 @@
 //! The whole HTTP application as one `Router`, so tests can drive it without sockets.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use metrics_exporter_prometheus::PrometheusHandle;
 use portico_catalog::service::Catalog;
+use portico_mcp::actions::{ActionsRegistry, RegistryError, SubsetConfig};
 
 use crate::error::error_body;
 use crate::routes;
@@ -22,14 +24,35 @@ pub struct AppState {
     pub auth: portico_auth::Auth,
     /// Renders `/metrics`; absent in tests that do not install a recorder.
     pub metrics: Option<Arc<PrometheusHandle>>,
+    /// The Portal Actions.
+    pub actions: Arc<ActionsRegistry>,
+    /// Named subsets of the actions served at `/api/mcp-actions/v1/{key}`.
+    pub action_servers: Arc<BTreeMap<String, SubsetConfig>>,
 }
 
-/// The application: API routes under `/api`, operations routes at the root.
+impl AppState {
+    /// State over `catalog` and `auth` with every action registered, no subsets, no metrics.
+    pub fn new(catalog: Catalog, auth: portico_auth::Auth) -> Result<Self, RegistryError> {
+        Ok(Self {
+            actions: crate::actions::registry(&catalog)?,
+            catalog,
+            auth,
+            metrics: None,
+            action_servers: Arc::default(),
+        })
+    }
+}
+
+/// The application: API routes under `/api` (each plugin under its own prefix, with its actions
+/// and token keys), operations routes at the root.
 pub fn app(state: AppState) -> Router {
+    let plugin = || routes::auth::plugin_jwks_route().merge(routes::actions::plugin_routes());
+    let mcp = routes::actions::mcp_routes(&state, &state.action_servers);
     Router::new()
-        .nest("/api/catalog", routes::catalog::routes())
-        .nest("/api/auth", routes::auth::routes())
-        .merge(routes::auth::plugin_jwks_route())
+        .nest("/api/catalog", routes::catalog::routes().merge(plugin()))
+        .nest("/api/auth", routes::auth::routes().merge(plugin()))
+        .nest("/api/mcp-actions", mcp.merge(plugin()))
+        .nest("/api/{plugin}", plugin())
         .merge(routes::ops::routes())
         .layer(middleware::from_fn(error_body))
         .layer(middleware::from_fn(record_metrics))

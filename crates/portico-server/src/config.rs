@@ -25,6 +25,18 @@ pub struct Config {
     /// `auth.*`: sign-in providers, token lifetime, token encryption.
     #[serde(default)]
     pub auth: portico_auth::AuthConfig,
+    /// `mcpActions.*`: named subsets of the built-in actions server.
+    #[serde(default)]
+    pub mcp_actions: McpActions,
+}
+
+/// `mcpActions.*`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpActions {
+    /// Subsets by key, each served at `/api/mcp-actions/v1/{key}`.
+    #[serde(default)]
+    pub servers: BTreeMap<String, portico_mcp::actions::SubsetConfig>,
 }
 
 /// `backend.*`.

@@ -1,5 +1,6 @@
 //! Portico's server: configuration, API authentication, the HTTP application and `serve`.
 
+pub mod actions;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -49,6 +49,9 @@ pub enum ServeError {
     /// The catalog failed while starting.
     #[error("catalog start-up failed: {0}")]
     Catalog(#[from] portico_catalog::service::CatalogError),
+    /// An action could not be registered (a bug).
+    #[error("actions: {0}")]
+    Actions(#[from] portico_mcp::actions::RegistryError),
     /// Auth is misconfigured or its keys cannot be used.
     #[error("auth: {0}")]
     Auth(#[from] AuthError),
@@ -113,6 +116,12 @@ pub async fn serve(
             .map(|l| (l.kind.clone(), l.target.clone()))
             .collect()
     };
+    if let Err(e) = catalog
+        .provide_builtin(crate::actions::builtin_entity(&config.backend.base_url))
+        .await
+    {
+        tracing::warn!(error = %e, "the built-in Portal Actions server could not be put in the catalog");
+    }
     catalog.sync_config_locations(&locations).await?;
 
     let mut tokens: Vec<(String, String)> = config
@@ -145,11 +154,9 @@ pub async fn serve(
         listens_on_loopback: is_loopback(&config.backend.listen.host),
         refresh_ahead_seconds: 60,
     })?;
-    let state = AppState {
-        catalog: catalog.clone(),
-        auth,
-        metrics,
-    };
+    let mut state = AppState::new(catalog.clone(), auth)?;
+    state.metrics = metrics;
+    state.action_servers = std::sync::Arc::new(config.mcp_actions.servers.clone());
 
     let address = format!(
         "{}:{}",

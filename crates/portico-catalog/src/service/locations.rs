@@ -379,6 +379,11 @@ impl Catalog {
                     Write::Written => report.written += 1,
                     Write::Unchanged => report.unchanged += 1,
                     Write::Conflict { owner } => {
+                        let owner = if owner == super::BUILTIN_SOURCE {
+                            "Portico itself (a built-in entity)".to_string()
+                        } else {
+                            owner
+                        };
                         let message = format!(
                             "{} is already provided by {owner}; this location's definition is ignored",
                             candidate.entity_ref

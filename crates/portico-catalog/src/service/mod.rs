@@ -1,6 +1,7 @@
 //! The catalog service: entities from locations, managed entities and overlays, processed and
 //! stored, then read back the way Backstage's catalog API serves them.
 
+mod builtin;
 pub mod filter;
 mod locations;
 mod managed;

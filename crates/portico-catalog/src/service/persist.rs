@@ -68,6 +68,8 @@ pub enum WriteMode {
     Create,
     /// Create or replace, as long as the same source owns it.
     Upsert,
+    /// Create or replace, taking the reference from whichever source owns it.
+    Takeover,
 }
 
 /// Writes one processed entity from `source`; refuses a reference another source owns. Races
@@ -87,6 +89,13 @@ pub async fn write_entity(
             .fetch_optional(&mut *conn)
             .await?;
     let uid = match &existing {
+        Some(row) if mode == WriteMode::Takeover && row.get::<String, _>(1) != source => {
+            delete_entity(conn, &processed.entity_ref).await?;
+            return Box::pin(write_entity(
+                conn, source, source_key, raw_json, processed, hash, mode,
+            ))
+            .await;
+        }
         Some(row) => {
             let owner: String = row.get(1);
             if owner != source || mode == WriteMode::Create {

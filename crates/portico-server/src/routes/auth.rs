@@ -21,12 +21,10 @@ pub fn routes() -> Router<AppState> {
         .route("/{provider}/logout", post(logout))
 }
 
-/// `GET /api/{plugin}/.backstage/auth/v1/jwks.json`: the keys plugin tokens are signed with.
+/// `/.backstage/auth/v1/jwks.json` under a plugin's prefix: the keys plugin tokens are signed
+/// with (one set for every plugin Portico hosts).
 pub fn plugin_jwks_route() -> Router<AppState> {
-    Router::new().route(
-        "/api/{plugin}/.backstage/auth/v1/jwks.json",
-        get(plugin_jwks),
-    )
+    Router::new().route("/.backstage/auth/v1/jwks.json", get(jwks))
 }
 
 impl From<FlowError> for ApiError {
@@ -91,13 +89,6 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
         )
     })?;
     Ok(axum::Json(keys).into_response())
-}
-
-async fn plugin_jwks(
-    State(state): State<AppState>,
-    Path(_plugin): Path<String>,
-) -> Result<Response, ApiError> {
-    jwks(State(state)).await
 }
 
 async fn start(

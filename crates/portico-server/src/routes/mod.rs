@@ -1,5 +1,6 @@
 //! HTTP routes, one module per area.
 
+pub mod actions;
 pub mod auth;
 pub mod catalog;
 pub mod ops;

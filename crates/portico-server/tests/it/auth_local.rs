@@ -21,7 +21,7 @@ fn setup(
         config,
         base_url: "http://127.0.0.1:7007".into(),
         static_tokens: Vec::new(),
-        cipher: crate::oidc::test_cipher(),
+        cipher: crate::live::test_cipher(),
         catalog: catalog.clone(),
         listens_on_loopback: loopback,
         refresh_ahead_seconds: 60,
@@ -62,13 +62,7 @@ async fn guest_refresh(router: &axum::Router, xhr: bool) -> (StatusCode, Value, 
 async fn guest_sign_in_only_where_configured() {
     for (store, _db) in portico_store::testing::stores().await {
         let catalog = Catalog::new(store, CatalogOptions::default());
-        let router = |auth| {
-            app(AppState {
-                catalog: catalog.clone(),
-                auth,
-                metrics: None,
-            })
-        };
+        let router = |auth| app(AppState::new(catalog.clone(), auth).unwrap());
         // On: a token for user:development/guest that opens the API, and a session cookie.
         let on = router(setup(&catalog, json!({"guest": {}}), true).unwrap());
         let (status, _, _) = guest_refresh(&on, false).await;
@@ -117,11 +111,7 @@ async fn plugin_tokens_open_only_the_plugin_they_address() {
     for (store, _db) in portico_store::testing::stores().await {
         let catalog = Catalog::new(store, CatalogOptions::default());
         let auth = setup(&catalog, json!({}), true).unwrap();
-        let router = app(AppState {
-            catalog: catalog.clone(),
-            auth: auth.clone(),
-            metrics: None,
-        });
+        let router = app(AppState::new(catalog.clone(), auth.clone()).unwrap());
         let for_catalog = auth.plugin_tokens().issue("catalog", None).await.unwrap();
         let for_actions = auth
             .plugin_tokens()

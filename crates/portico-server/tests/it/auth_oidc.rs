@@ -17,9 +17,8 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::oidc::{
-    Browser, Peer, Server, assert_no_secret_logged, captured_logs, peer, popup_message, serve,
-};
+use crate::live::{Server, serve};
+use crate::oidc::{Browser, Peer, assert_no_secret_logged, captured_logs, peer, popup_message};
 
 static PEER: Mutex<()> = Mutex::const_new(());
 
@@ -623,7 +622,7 @@ async fn two_processes_on_postgres_refresh_once() {
                 ])
                 .env("PORTICO_RACE_DATABASE_URL", url.as_str())
                 .env("PORTICO_RACE_AT_MS", at.to_string())
-                .env("PORTICO_TEST_TOKEN_KEY", crate::oidc::test_cipher_secret())
+                .env("PORTICO_TEST_TOKEN_KEY", crate::live::test_cipher_secret())
                 .kill_on_drop(true)
                 .output()
         })

@@ -1,8 +1,10 @@
 //! HTTP tests of the server on both databases: the router driven directly, and (for auth flows
 //! that a real provider redirects back into) on a loopback socket.
 
+mod actions;
 mod auth_local;
 mod auth_oidc;
 mod catalog_api;
+mod live;
 mod oidc;
 mod support;

@@ -1,15 +1,9 @@
 //! Support for the auth tests against the real OpenID Connect provider (`oidc-provider`, started
 //! by `scripts/lib/oidc-provider.sh`): the provider's coordinates, a browser that follows its
-//! login and consent forms, and a Portico server on a real socket (the provider redirects back
-//! to it).
+//! login and consent forms, and the capture of every log line to check that no secret leaks.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use portico_auth::Auth;
-use portico_catalog::service::{Catalog, CatalogOptions};
-use portico_server::config::{Config, ConfigSources};
-use portico_server::{AppState, app};
-use portico_store::Store;
 use serde_json::Value;
 
 /// The provider the test script started, or `None` when told to skip.
@@ -185,95 +179,6 @@ pub fn popup_message(html: &str) -> Value {
     let start = html.find("var message = ").expect("a popup page") + 14;
     let end = html[start..].find(";\n").unwrap() + start;
     serde_json::from_str(&html[start..end]).unwrap()
-}
-
-/// A Portico server on a real loopback socket.
-pub struct Server {
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
-    /// Its auth service.
-    pub auth: Auth,
-    /// Its catalog.
-    pub catalog: Catalog,
-    _dir: tempfile::TempDir,
-}
-
-/// The sealing key every test server (and child process) shares.
-pub fn test_cipher_secret() -> String {
-    static SECRET: OnceLock<String> = OnceLock::new();
-    SECRET
-        .get_or_init(|| {
-            std::env::var("PORTICO_TEST_TOKEN_KEY")
-                .unwrap_or_else(|_| portico_auth::Cipher::generate_secret().unwrap())
-        })
-        .clone()
-}
-
-/// The cipher over [`test_cipher_secret`].
-pub fn test_cipher() -> portico_auth::Cipher {
-    portico_auth::Cipher::from_config(&[portico_auth::config::EncryptionKeyConfig {
-        id: "test".into(),
-        secret: test_cipher_secret(),
-    }])
-    .unwrap()
-    .unwrap()
-}
-
-/// Starts Portico over `store` with `auth_yaml` (the `auth:` block, `${VAR}`s from the
-/// environment) and `entities` (catalog YAML, none when empty) loaded.
-pub async fn serve(store: Store, auth_yaml: &str, entities: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("app-config.yaml");
-    // `${PORTICO_TEST_…}` from this process; other PORTICO_ variables would read as overrides.
-    let mut yaml = auth_yaml.to_string();
-    for (name, value) in std::env::vars().filter(|(k, _)| k.starts_with("PORTICO_TEST_OIDC_")) {
-        yaml = yaml.replace(&format!("${{{name}}}"), &value);
-    }
-    std::fs::write(&config_path, yaml).unwrap();
-    let config = Config::load(&ConfigSources {
-        files: vec![config_path],
-        env: Vec::new(),
-    })
-    .unwrap();
-    let catalog_dir = dir.path().join("catalog");
-    std::fs::create_dir(&catalog_dir).unwrap();
-    std::fs::write(catalog_dir.join("entities.yaml"), entities).unwrap();
-    let catalog = Catalog::new(store, CatalogOptions::default());
-    if !entities.is_empty() {
-        catalog
-            .sync_config_locations(&[("file".into(), catalog_dir.display().to_string())])
-            .await
-            .unwrap();
-        for (_, report) in catalog.refresh_all().await.unwrap() {
-            assert!(report.problems.is_empty(), "{:?}", report.problems);
-        }
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let auth = portico_server::serve::auth_service(portico_server::serve::AuthSetup {
-        config: config.auth,
-        base_url: base.clone(),
-        static_tokens: Vec::new(),
-        cipher: test_cipher(),
-        catalog: catalog.clone(),
-        listens_on_loopback: true,
-        refresh_ahead_seconds: 60,
-    })
-    .unwrap();
-    let router = app(AppState {
-        catalog: catalog.clone(),
-        auth: auth.clone(),
-        metrics: None,
-    });
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    Server {
-        base,
-        auth,
-        catalog,
-        _dir: dir,
-    }
 }
 
 /// Everything logged by this test binary (every level), to check that no secret leaks.

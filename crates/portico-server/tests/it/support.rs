@@ -23,11 +23,7 @@ pub async fn apps(admins: &[&str]) -> Vec<(Router, portico_store::testing::TestD
                 ..CatalogOptions::default()
             };
             let catalog = Catalog::new(store, options);
-            let state = AppState {
-                auth: test_auth(&catalog),
-                catalog,
-                metrics: None,
-            };
+            let state = AppState::new(catalog.clone(), test_auth(&catalog)).unwrap();
             (app(state), db)
         })
         .collect()

@@ -1,0 +1,14 @@
+//! Portal Actions: a registry of actions that domain crates register (catalog, auth …), run with
+//! the caller's identity and validated against their schemas, and the MCP server that exposes
+//! them as tools (`/api/mcp-actions/v1`), whole or as named subsets.
+
+pub mod filter;
+pub mod registry;
+pub mod server;
+
+pub use filter::{ActionFilter, ActionRule, SubsetConfig};
+pub use registry::{
+    Action, ActionError, ActionFuture, ActionSpec, ActionsRegistry, Attributes, Caller, FnAction,
+    RegistryError, tool_name,
+};
+pub use server::{ActionsServer, mcp_service};
