@@ -324,13 +324,14 @@ impl Auth {
         })
     }
 
-    /// `GET /auth/{provider}/handler/frame`.
+    /// `GET /auth/{provider}/handler/frame`; also says which user got a grant, if one did, so
+    /// their runs waiting for this sign-in can go on.
     pub async fn handle_callback(
         &self,
         provider_id: &str,
         query: &HandlerQuery,
         headers: &HeaderMap,
-    ) -> Result<HandlerReply, FlowError> {
+    ) -> Result<(HandlerReply, Option<String>), FlowError> {
         let provider = self.oauth_provider(provider_id)?;
         let state: State = query
             .state
@@ -346,8 +347,12 @@ impl Auth {
         let outcome = self
             .complete(&provider, &state, query, headers, &name)
             .await;
+        let mut granted_to = None;
         let (response, mut cookies) = match outcome {
-            Ok((response, cookies)) => (response, cookies),
+            Ok((response, cookies, user)) => {
+                granted_to = Some(user);
+                (response, cookies)
+            }
             Err(e) => {
                 let (error_name, message) = match &e {
                     FlowError::Input(m) => ("InputError", m.clone()),
@@ -371,12 +376,18 @@ impl Auth {
                 url.query_pairs_mut().append_pair("error", message);
                 location = url.to_string();
             }
-            return Ok(HandlerReply::Redirect(Redirect { location, cookies }));
+            return Ok((
+                HandlerReply::Redirect(Redirect { location, cookies }),
+                granted_to,
+            ));
         }
-        Ok(HandlerReply::Popup {
-            html: popup_page(&response, &origin_of(self.base_url())),
-            cookies,
-        })
+        Ok((
+            HandlerReply::Popup {
+                html: popup_page(&response, &origin_of(self.base_url())),
+                cookies,
+            },
+            granted_to,
+        ))
     }
 
     async fn complete(
@@ -386,7 +397,7 @@ impl Auth {
         query: &HandlerQuery,
         headers: &HeaderMap,
         nonce_cookie: &str,
-    ) -> Result<(Value, Vec<String>), FlowError> {
+    ) -> Result<(Value, Vec<String>, String), FlowError> {
         let pending: Pending = cookie(headers, nonce_cookie)
             .and_then(|v| self.open_cookie(nonce_cookie, v))
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -476,7 +487,7 @@ impl Auth {
                 "backstageIdentity": backstage_identity(&identity, &issued.token, issued.expires_in_seconds),
             }
         });
-        Ok((response, cookies))
+        Ok((response, cookies, identity.user_entity_ref))
     }
 
     /// The user `user_ref` with their current ownership refs from the directory.

@@ -28,18 +28,42 @@ pub struct AppState {
     pub actions: Arc<ActionsRegistry>,
     /// Named subsets of the actions served at `/api/mcp-actions/v1/{key}`.
     pub action_servers: Arc<BTreeMap<String, SubsetConfig>>,
+    /// The assistant.
+    pub assistant: portico_assistant::Assistant,
+}
+
+/// Why the application state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// An action could not be registered (a bug).
+    #[error("actions: {0}")]
+    Actions(#[from] RegistryError),
+    /// The assistant could not be set up.
+    #[error("assistant: {0}")]
+    Assistant(#[from] crate::assistant::AssistantSetupError),
 }
 
 impl AppState {
-    /// State over `catalog` and `auth` with every action registered, no subsets, no metrics.
-    pub fn new(catalog: Catalog, auth: portico_auth::Auth) -> Result<Self, RegistryError> {
+    /// State over `catalog` and `auth` with every action registered and the assistant set up by
+    /// `assistant`; no subsets, no metrics.
+    pub fn with_assistant(
+        catalog: Catalog,
+        auth: portico_auth::Auth,
+        assistant: portico_assistant::AssistantConfig,
+    ) -> Result<Self, StateError> {
         Ok(Self {
             actions: crate::actions::registry(&catalog)?,
+            assistant: crate::assistant::assistant_service(&catalog, &auth, assistant)?,
             catalog,
             auth,
             metrics: None,
             action_servers: Arc::default(),
         })
+    }
+
+    /// [`AppState::with_assistant`] with the default assistant settings (no model).
+    pub fn new(catalog: Catalog, auth: portico_auth::Auth) -> Result<Self, StateError> {
+        Self::with_assistant(catalog, auth, portico_assistant::AssistantConfig::default())
     }
 }
 
@@ -52,6 +76,10 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/catalog", routes::catalog::routes().merge(plugin()))
         .nest("/api/auth", routes::auth::routes().merge(plugin()))
         .nest("/api/mcp-actions", mcp.merge(plugin()))
+        .nest(
+            "/api/assistant",
+            routes::assistant::routes().merge(plugin()),
+        )
         .nest("/api/{plugin}", plugin())
         .merge(routes::ops::routes())
         .layer(middleware::from_fn(error_body))

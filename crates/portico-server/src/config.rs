@@ -28,6 +28,9 @@ pub struct Config {
     /// `mcpActions.*`: named subsets of the built-in actions server.
     #[serde(default)]
     pub mcp_actions: McpActions,
+    /// `assistant.*`: the model, the tool policy, limits.
+    #[serde(default)]
+    pub assistant: portico_assistant::AssistantConfig,
 }
 
 /// `mcpActions.*`.

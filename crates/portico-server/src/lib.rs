@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod assistant;
 pub mod auth;
 pub mod config;
 pub mod credentials;

@@ -49,9 +49,9 @@ pub enum ServeError {
     /// The catalog failed while starting.
     #[error("catalog start-up failed: {0}")]
     Catalog(#[from] portico_catalog::service::CatalogError),
-    /// An action could not be registered (a bug).
-    #[error("actions: {0}")]
-    Actions(#[from] portico_mcp::actions::RegistryError),
+    /// The application could not be set up.
+    #[error(transparent)]
+    State(#[from] crate::app::StateError),
     /// Auth is misconfigured or its keys cannot be used.
     #[error("auth: {0}")]
     Auth(#[from] AuthError),
@@ -154,7 +154,7 @@ pub async fn serve(
         listens_on_loopback: is_loopback(&config.backend.listen.host),
         refresh_ahead_seconds: 60,
     })?;
-    let mut state = AppState::new(catalog.clone(), auth)?;
+    let mut state = AppState::with_assistant(catalog.clone(), auth, config.assistant.clone())?;
     state.metrics = metrics;
     state.action_servers = std::sync::Arc::new(config.mcp_actions.servers.clone());
 

@@ -107,11 +107,17 @@ async fn handler(
     Query(query): Query<HandlerQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    match state
+    let (reply, granted_to) = state
         .auth
         .handle_callback(&provider, &query, &headers)
-        .await?
-    {
+        .await?;
+    if let Some(user) = granted_to {
+        // Runs that waited for this sign-in go on, here.
+        if let Err(e) = state.assistant.runs.resume_after_login(&user).await {
+            tracing::warn!(error = %e, "runs waiting for a sign-in could not be resumed");
+        }
+    }
+    match reply {
         HandlerReply::Popup { html, cookies } => {
             Ok(with_cookies(Html(html).into_response(), cookies))
         }

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area.
 
 pub mod actions;
+pub mod assistant;
 pub mod auth;
 pub mod catalog;
 pub mod ops;

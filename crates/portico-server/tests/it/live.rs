@@ -11,7 +11,7 @@ use portico_store::Store;
 
 /// A Portico server on a real loopback socket.
 pub struct Server {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, where this instance listens.
     pub base: String,
     /// Its auth service.
     pub auth: Auth,
@@ -45,6 +45,17 @@ pub fn test_cipher() -> portico_auth::Cipher {
 /// the environment) and `entities` (catalog YAML, none when empty) loaded, plus the built-in
 /// actions server entity, as `portico serve` does.
 pub async fn serve(store: Store, config_yaml: &str, entities: &str) -> Server {
+    serve_behind(store, config_yaml, entities, None).await
+}
+
+/// [`serve`] as a replica behind a load balancer at `base_url` (Portico's `backend.baseUrl`,
+/// which every replica shares), when given.
+pub async fn serve_behind(
+    store: Store,
+    config_yaml: &str,
+    entities: &str,
+    base_url: Option<&str>,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("app-config.yaml");
     // `${PORTICO_TEST_…}` from this process; other PORTICO_ variables would read as overrides.
@@ -67,7 +78,8 @@ pub async fn serve(store: Store, config_yaml: &str, entities: &str) -> Server {
     };
     let catalog = Catalog::new(store, options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let own = format!("http://{}", listener.local_addr().unwrap());
+    let base = base_url.map_or(own.clone(), str::to_string);
     catalog
         .provide_builtin(portico_server::actions::builtin_entity(&base))
         .await
@@ -99,14 +111,15 @@ pub async fn serve(store: Store, config_yaml: &str, entities: &str) -> Server {
         refresh_ahead_seconds: 60,
     })
     .unwrap();
-    let mut state = AppState::new(catalog.clone(), auth.clone()).unwrap();
+    let mut state =
+        AppState::with_assistant(catalog.clone(), auth.clone(), config.assistant.clone()).unwrap();
     state.action_servers = std::sync::Arc::new(config.mcp_actions.servers);
     let router = app(state);
     tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });
     Server {
-        base,
+        base: own,
         auth,
         catalog,
         _dir: dir,

@@ -2,9 +2,11 @@
 //! that a real provider redirects back into) on a loopback socket.
 
 mod actions;
+mod assistant;
 mod auth_local;
 mod auth_oidc;
 mod catalog_api;
 mod live;
 mod oidc;
+mod scripted_model;
 mod support;
