@@ -505,19 +505,18 @@ impl Runner {
             }
         }
         if !logins.is_empty() {
-            for (provider, server, login_url) in &logins {
-                self.emit(
-                    run_id,
-                    RunEvent::AuthRequired {
-                        server: server.clone(),
-                        provider: provider.clone(),
-                        login_url: login_url.clone(),
-                    },
-                )
-                .await?;
-            }
-            state.waiting_for_login = logins.into_iter().map(|(p, _, _)| p).collect();
+            // Waiting is stored before anyone is told, so a sign-in that comes back at once
+            // finds the run waiting.
+            state.waiting_for_login = logins.iter().map(|(p, _, _)| p.clone()).collect();
             self.save(run_id, "waiting", &state).await?;
+            for (provider, server, login_url) in logins {
+                let event = RunEvent::AuthRequired {
+                    server,
+                    provider,
+                    login_url,
+                };
+                self.emit(run_id, event).await?;
+            }
             return Ok(());
         }
         let mut by_server: HashMap<&str, KnownTools> = HashMap::new();
@@ -640,29 +639,34 @@ impl Runner {
             let mut assistant = Message::text(Role::Assistant, response.text.clone());
             assistant.tool_calls = response.tool_calls.clone();
             state.transcript.push(assistant);
-            let mut waiting = false;
+            let mut questions = Vec::new();
             for call in &response.tool_calls {
-                let pending = self.plan(run_id, &user, call, &chosen).await?;
-                waiting |= pending.decision.is_none();
+                let (pending, question) = self.plan(&user, call, &chosen).await?;
+                questions.extend(question);
                 state.pending.push(pending);
             }
-            if waiting {
+            if !questions.is_empty() {
+                // Stored as waiting before the questions go out, so an answer that comes back
+                // at once (on any replica) finds the run waiting.
                 self.save(run_id, "waiting", &state).await?;
+                for question in questions {
+                    self.emit(run_id, question).await?;
+                }
                 return Ok(());
             }
         }
     }
 
-    /// Turns a model's tool call into a pending call, asking for approval when the policy says so.
+    /// Turns a model's tool call into a pending call, with the approval question to ask when the
+    /// policy says so.
     async fn plan(
         &self,
-        run_id: &str,
         user: &str,
         call: &ToolCall,
         tools: &[&ExposedTool],
-    ) -> Result<PendingCall, AssistantError> {
+    ) -> Result<(PendingCall, Option<RunEvent>), AssistantError> {
         let Some(tool) = tools.iter().find(|t| t.name == call.name) else {
-            return Ok(PendingCall {
+            let unknown = PendingCall {
                 call_id: call.id.clone(),
                 name: call.name.clone(),
                 server: String::new(),
@@ -671,7 +675,8 @@ impl Runner {
                 definition_hash: String::new(),
                 decision: Some(false),
                 asked: false,
-            });
+            };
+            return Ok((unknown, None));
         };
         let hash = definition_hash(tool);
         let decision = self
@@ -695,22 +700,19 @@ impl Runner {
             decision: Some(true),
             asked: false,
         };
-        if let Decision::Ask(reason) = decision {
-            pending.decision = None;
-            pending.asked = true;
-            self.emit(
-                run_id,
-                RunEvent::ApprovalRequired {
-                    call_id: call.id.clone(),
-                    server: tool.server.clone(),
-                    tool: tool.tool.name.clone(),
-                    arguments: call.arguments.clone(),
-                    reason,
-                },
-            )
-            .await?;
-        }
-        Ok(pending)
+        let Decision::Ask(reason) = decision else {
+            return Ok((pending, None));
+        };
+        pending.decision = None;
+        pending.asked = true;
+        let question = RunEvent::ApprovalRequired {
+            call_id: call.id.clone(),
+            server: tool.server.clone(),
+            tool: tool.tool.name.clone(),
+            arguments: call.arguments.clone(),
+            reason,
+        };
+        Ok((pending, Some(question)))
     }
 
     /// Runs every decided pending call (approved ones together), records the results.

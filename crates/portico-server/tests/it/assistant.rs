@@ -742,3 +742,182 @@ async fn a_run_waiting_on_one_replica_resumes_on_another() {
     let ids: Vec<i64> = first.iter().chain(rest.iter()).map(|(id, _)| *id).collect();
     assert_eq!(ids, (1..=ids.len() as i64).collect::<Vec<_>>());
 }
+
+/// A real MCP server (server-everything, started by the test script) reporting progress: each
+/// notification becomes a `tool.progress` event between the call's start and end. With
+/// `toolApproval: never` nothing asks first, as on the product page.
+#[tokio::test]
+async fn progress_from_a_real_server_streams_as_the_call_runs() {
+    if std::env::var("PORTICO_TEST_MCP").as_deref() == Ok("skip") {
+        return;
+    }
+    let url = std::env::var("PORTICO_TEST_MCP_EVERYTHING_HTTP")
+        .expect("PORTICO_TEST_MCP_EVERYTHING_HTTP is not set: run ./scripts/test.sh, or set PORTICO_TEST_MCP=skip");
+    let entities = format!(
+        "{ENTITIES}---\napiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {{name: everything}}\nspec:\n  type: mcp-server\n  lifecycle: production\n  owner: team-a\n  remotes: [{{type: streamable-http, url: \"{url}\"}}]\n"
+    );
+    for (store, _db) in portico_store::testing::stores().await {
+        let model = ScriptedModel::start(vec![
+            Reply::Tools(vec![(
+                "everything__trigger-long-running-operation".into(),
+                json!({"duration": 1, "steps": 4}),
+            )]),
+            Reply::Text("The operation finished.".into()),
+        ])
+        .await;
+        let server = serve(store, &config(&model, "  toolApproval: never\n"), &entities).await;
+        let alice = token(&server, "user:default/alice").await;
+        let (status, _) = call(
+            &server,
+            &alice,
+            reqwest::Method::PUT,
+            "/api/assistant/servers/api:default/everything/enabled",
+            None,
+        )
+        .await;
+        assert_eq!(status, 204);
+        let (_, run) = ask(&server, &alice, "Run the long operation").await;
+        let all = events(&server, &alice, &run, None, |_| false).await;
+        let kinds = types(&all);
+        let started = kinds
+            .iter()
+            .position(|t| t == "tool.started")
+            .expect("the call started");
+        let completed = kinds
+            .iter()
+            .position(|t| t == "tool.completed")
+            .expect("the call ended");
+        let progress: Vec<&Value> = all
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| e["type"] == "tool.progress")
+            .collect();
+        assert!(progress.len() >= 3, "{all:?}");
+        assert!(
+            kinds[started..completed]
+                .iter()
+                .filter(|t| *t == "tool.progress")
+                .count()
+                >= 3
+        );
+        assert_eq!(progress[0]["total"], 4.0);
+        assert_eq!(kinds.last().unwrap(), "run.completed");
+        // Reached once, the server's risk comes from its tools' annotations.
+        let (_, body) = call(
+            &server,
+            &alice,
+            reqwest::Method::GET,
+            "/api/assistant/servers",
+            None,
+        )
+        .await;
+        let everything = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["entityRef"] == "api:default/everything")
+            .unwrap()
+            .clone();
+        assert_eq!(everything["risk"]["source"], "tools", "{everything}");
+    }
+}
+
+/// A server guarded by the real OIDC provider: the run asks for a sign-in, waits, and goes on
+/// by itself once the user has signed in through the URL it gave.
+#[tokio::test]
+async fn a_server_needing_a_sign_in_makes_the_run_wait_then_resume() {
+    let Some(_peer) = crate::oidc::peer() else {
+        return;
+    };
+    let _turn = crate::auth_oidc::PEER.lock().await;
+    let entities = format!(
+        "{ENTITIES}---\napiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: corp-read\n  annotations:\n    mcp.spotify.com/auth-api-id: corp\n    mcp.spotify.com/auth-scopes: '[\"mcp:read\"]'\nspec:\n  type: mcp-server\n  lifecycle: production\n  owner: team-a\n  remotes: [{{type: streamable-http, url: \"http://127.0.0.1:9/mcp\"}}]\n"
+    );
+    for (store, _db) in portico_store::testing::stores().await {
+        let model =
+            ScriptedModel::start(vec![Reply::Text("Signed in, answering now.".into())]).await;
+        let yaml = format!("{}{}", crate::auth_oidc::custom_provider(), model.config());
+        let server = serve(store, &yaml, &entities).await;
+        let alice = token(&server, "user:default/alice").await;
+        let (status, _) = call(
+            &server,
+            &alice,
+            reqwest::Method::PUT,
+            "/api/assistant/servers/api:default/corp-read/enabled",
+            None,
+        )
+        .await;
+        assert_eq!(status, 204);
+        let (_, body) = call(
+            &server,
+            &alice,
+            reqwest::Method::GET,
+            "/api/assistant/servers",
+            None,
+        )
+        .await;
+        let corp = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["entityRef"] == "api:default/corp-read")
+            .unwrap()
+            .clone();
+        assert_eq!(corp["authStatus"]["status"], "loginNeeded", "{corp}");
+        let (_, run) = ask(&server, &alice, "Read something from corp").await;
+        let first = events(&server, &alice, &run, None, |e| {
+            e["type"] == "auth.required"
+        })
+        .await;
+        let required = &first.last().unwrap().1;
+        assert_eq!(required["type"], "auth.required", "{first:?}");
+        assert_eq!(required["server"], "api:default/corp-read");
+        assert_eq!(required["provider"], "corp");
+        let (_, info) = call(
+            &server,
+            &alice,
+            reqwest::Method::GET,
+            &format!("/api/assistant/runs/{run}"),
+            None,
+        )
+        .await;
+        assert_eq!(info["status"], "waiting");
+        // The user follows the link (a popup in the UI) and signs in at the provider.
+        let browser = crate::oidc::Browser::new("alice");
+        let page = browser
+            .walk(required["loginUrl"].as_str().unwrap(), None)
+            .await;
+        assert_eq!(
+            crate::oidc::popup_message(&page.body)["type"],
+            "authorization_response"
+        );
+        let rest = events(&server, &alice, &run, Some(first.last().unwrap().0), |_| {
+            false
+        })
+        .await;
+        assert_eq!(types(&rest).last().unwrap(), "run.completed", "{rest:?}");
+        assert_eq!(
+            rest.iter()
+                .find(|(_, e)| e["type"] == "message.completed")
+                .unwrap()
+                .1["text"],
+            "Signed in, answering now."
+        );
+        let (_, body) = call(
+            &server,
+            &alice,
+            reqwest::Method::GET,
+            "/api/assistant/servers",
+            None,
+        )
+        .await;
+        let corp = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["entityRef"] == "api:default/corp-read")
+            .unwrap()
+            .clone();
+        assert_eq!(corp["authStatus"]["status"], "connected", "{corp}");
+    }
+}

@@ -20,7 +20,8 @@ use tokio::sync::Mutex;
 use crate::live::{Server, serve};
 use crate::oidc::{Browser, Peer, assert_no_secret_logged, captured_logs, peer, popup_message};
 
-static PEER: Mutex<()> = Mutex::const_new(());
+/// The provider's counters are shared: tests that use it take turns.
+pub static PEER: Mutex<()> = Mutex::const_new(());
 
 const ALICE: &str = "user:default/alice";
 
@@ -100,7 +101,8 @@ spec:
   remotes: [{type: streamable-http, url: "http://127.0.0.1:9/mcp"}]
 "#;
 
-fn custom_provider() -> String {
+/// The `auth:` block configuring the test provider as a custom OIDC provider `corp`.
+pub fn custom_provider() -> String {
     r#"
 auth:
   providers:

@@ -1,5 +1,6 @@
 //! Subcommands of `portico`.
 
+mod chat;
 mod mcp;
 mod serve;
 mod validate;
@@ -24,6 +25,8 @@ enum Command {
     Validate(validate::Args),
     /// Probe MCP servers: list tools, call one, or run as the conformance suite's client.
     Mcp(mcp::Args),
+    /// Ask Portico's assistant from the terminal: one question, or a conversation line by line.
+    Chat(chat::Args),
 }
 
 impl Cli {
@@ -33,6 +36,7 @@ impl Cli {
             Command::Serve(args) => serve::run(args),
             Command::Validate(args) => validate::run(args),
             Command::Mcp(args) => mcp::run(args),
+            Command::Chat(args) => chat::run(args),
         }
     }
 }
