@@ -97,9 +97,27 @@ impl UserDirectory for CatalogDirectory {
     }
 }
 
+impl CatalogDirectory {
+    /// The servers `user` enabled in the assistant (lowercased refs).
+    async fn enabled(&self, user: &str) -> Vec<String> {
+        let rows: Result<Vec<(String,)>, _> = portico_store::sqlx::query_as(
+            "SELECT server_ref FROM assistant_enablements WHERE user_ref = $1 AND enabled = 1",
+        )
+        .bind(user)
+        .fetch_all(self.catalog.store().pool())
+        .await;
+        rows.map(|r| r.into_iter().map(|(s,)| s).collect())
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read enabled servers");
+                Vec::new()
+            })
+    }
+}
+
 impl ScopeSource for CatalogDirectory {
-    /// Until users enable servers one by one (the assistant), every available server counts.
-    fn scopes_for<'a>(&'a self, _user: Option<&'a str>, provider: &'a str) -> ScopesFuture<'a> {
+    /// For a signed-in user, the servers they enabled; for a sign-in (no user yet), every
+    /// available server, so the first consent covers whatever they will enable.
+    fn scopes_for<'a>(&'a self, user: Option<&'a str>, provider: &'a str) -> ScopesFuture<'a> {
         Box::pin(async move {
             let servers = match self.catalog.mcp_servers().await {
                 Ok(s) => s,
@@ -108,8 +126,20 @@ impl ScopeSource for CatalogDirectory {
                     return Vec::new();
                 }
             };
+            let enabled = match user {
+                Some(u) => Some(self.enabled(u).await),
+                None => None,
+            };
+            let counts = |ref_: &str| {
+                enabled
+                    .as_ref()
+                    .is_none_or(|e| e.iter().any(|r| r.eq_ignore_ascii_case(ref_)))
+            };
             let mut scopes: Vec<String> = Vec::new();
-            for entry in servers.iter().filter(|e| e.server.available) {
+            for entry in servers
+                .iter()
+                .filter(|e| e.server.available && counts(&e.entity_ref))
+            {
                 if let Some(McpAuth::OAuth {
                     provider: p,
                     scopes: s,
