@@ -236,6 +236,11 @@ impl Runner {
                 .await?;
         let (status, state) =
             row.ok_or_else(|| AssistantError::NotFound(format!("no run {run_id}")))?;
+        if matches!(status.as_str(), "completed" | "failed" | "cancelled") {
+            return Err(AssistantError::Input(format!(
+                "run {run_id} has ended ({status})"
+            )));
+        }
         let mut state: RunState =
             serde_json::from_str(&state).map_err(|e| AssistantError::Corrupt(e.to_string()))?;
         let call = state

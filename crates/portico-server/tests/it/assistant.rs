@@ -921,3 +921,99 @@ async fn a_server_needing_a_sign_in_makes_the_run_wait_then_resume() {
         assert_eq!(corp["authStatus"]["status"], "connected", "{corp}");
     }
 }
+
+#[tokio::test]
+async fn runs_stop_at_the_step_limit_and_when_cancelled() {
+    for (store, _db) in portico_store::testing::stores().await {
+        let who = || Reply::Tools(vec![("mcp-actions__auth_who_am_i".into(), json!({}))]);
+        let register = Reply::Tools(vec![(
+            "mcp-actions__catalog_register_entity".into(),
+            json!({"target": "http://127.0.0.1:9/y.yaml"}),
+        )]);
+        let model = ScriptedModel::start(vec![who(), who(), who(), register]).await;
+        let yaml = config(
+            &model,
+            "  maxSteps: 2\ncatalog:\n  admins: [user:default/alice]\n",
+        );
+        let server = serve(store, &yaml, ENTITIES).await;
+        let alice = token(&server, "user:default/alice").await;
+
+        // A model that keeps calling tools is stopped after maxSteps turns, with an answer.
+        let (_, run) = ask(&server, &alice, "Who am I, again and again?").await;
+        let all = events(&server, &alice, &run, None, |_| false).await;
+        assert_eq!(
+            all.iter()
+                .filter(|(_, e)| e["type"] == "tool.completed")
+                .count(),
+            2,
+            "{all:?}"
+        );
+        let answer = all
+            .iter()
+            .find(|(_, e)| e["type"] == "message.completed")
+            .unwrap();
+        assert!(
+            answer.1["text"]
+                .as_str()
+                .unwrap()
+                .contains("stopped after 2 steps"),
+            "{answer:?}"
+        );
+        assert_eq!(types(&all).last().unwrap(), "run.completed");
+
+        // A run waiting for approval is cancelled: it ends, and its question can no longer be answered.
+        let (_, run) = ask(&server, &alice, "Register y.yaml").await;
+        let first = events(&server, &alice, &run, None, |e| {
+            e["type"] == "approval.required"
+        })
+        .await;
+        let call_id = first.last().unwrap().1["callId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{first:?}"))
+            .to_string();
+        let (status, _) = call(
+            &server,
+            &alice,
+            reqwest::Method::POST,
+            &format!("/api/assistant/runs/{run}/cancel"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 204);
+        let rest = events(&server, &alice, &run, Some(first.last().unwrap().0), |_| {
+            false
+        })
+        .await;
+        assert_eq!(
+            rest.last().unwrap().1,
+            json!({"type": "run.failed", "error": "cancelled by the user"})
+        );
+        let (_, info) = call(
+            &server,
+            &alice,
+            reqwest::Method::GET,
+            &format!("/api/assistant/runs/{run}"),
+            None,
+        )
+        .await;
+        assert_eq!(info["status"], "cancelled");
+        let (status, _) = call(
+            &server,
+            &alice,
+            reqwest::Method::POST,
+            &format!("/api/assistant/runs/{run}/approvals/{call_id}"),
+            Some(json!({"approve": true})),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            !server
+                .catalog
+                .locations()
+                .await
+                .unwrap()
+                .iter()
+                .any(|l| l.target.ends_with("y.yaml"))
+        );
+    }
+}
