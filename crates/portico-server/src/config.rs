@@ -327,6 +327,8 @@ fn substitute_str(s: &str, vars: &BTreeMap<&str, &str>) -> Result<String, Config
 /// Environment variables that are not config keys.
 const NOT_OVERRIDES: &[&str] = &[
     "PORTICO_DATA_DIR",
+    "PORTICO_TOKEN",
+    "PORTICO_URL",
     "PORTICO_LOG",
     "PORTICO_TEST_POSTGRES_URL",
     "PORTICO_TEST_POSTGRES",

@@ -642,11 +642,17 @@ impl Ui {
     fn end_line(&mut self) {
         if self.open_line {
             self.open_line = false;
-            if self.spinning() {
-                let _ = self.multi.println("");
-            } else {
-                println!();
-            }
+            self.print_line("");
+        }
+    }
+
+    /// Prints a line: above the spinners while there are any (indicatif leaves the cursor at
+    /// the end of what it drew, so plain output must wait until the last spinner is gone).
+    fn print_line(&self, text: &str) {
+        if self.spinning() {
+            let _ = self.multi.println(text);
+        } else {
+            println!("{text}");
         }
     }
 
@@ -654,11 +660,7 @@ impl Ui {
     fn line(&mut self, text: &str) {
         self.end_line();
         self.streamed.clear();
-        if self.spinning() {
-            let _ = self.multi.println(text);
-        } else {
-            println!("{text}");
-        }
+        self.print_line(text);
     }
 
     /// A question with the answer on the same line.
@@ -692,7 +694,13 @@ impl Ui {
         self.calls.insert(call_id, Call { label, tool, bar });
     }
 
-    fn tool_progress(&mut self, call_id: &str, progress: f64, total: Option<f64>, message: Option<&str>) {
+    fn tool_progress(
+        &mut self,
+        call_id: &str,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<&str>,
+    ) {
         let Some(call) = self.calls.get(call_id) else {
             return;
         };
@@ -702,9 +710,10 @@ impl Ui {
             text.push_str(message);
         }
         match total.filter(|t| *t > 0.0) {
-            Some(total) => {
-                text.push_str(&format!(" ({:.0}%)", (progress / total * 100.0).clamp(0.0, 100.0)))
-            }
+            Some(total) => text.push_str(&format!(
+                " ({:.0}%)",
+                (progress / total * 100.0).clamp(0.0, 100.0)
+            )),
             None if message.is_none() => text.push_str(&format!(" ({progress})")),
             None => {}
         }
@@ -724,14 +733,11 @@ impl Ui {
         } else {
             format!("✓ {} ({ms} ms)", call.tool)
         };
-        match call.bar {
-            Some(bar) => {
-                bar.finish_and_clear();
-                self.multi.remove(&bar);
-                let _ = self.multi.println(text);
-            }
-            None => println!("{text}"),
+        if let Some(bar) = call.bar {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
         }
+        self.print_line(&text);
     }
 
     /// The run ended or was left: no spinner stays, the last line is ended.
@@ -802,7 +808,10 @@ mod tests {
             whole,
             [
                 (1, "{\"type\":\"run.started\"}".to_string()),
-                (2, "{\"type\":\"message.delta\",\n\"text\":\"Hé\"}".to_string())
+                (
+                    2,
+                    "{\"type\":\"message.delta\",\n\"text\":\"Hé\"}".to_string()
+                )
             ]
         );
         // Byte by byte (splitting the é too) gives the same events.

@@ -1,6 +1,7 @@
 //! Tests of the `portico` command, run as a real process.
 
 mod catalog_client;
+mod chat;
 mod concurrent_writes;
 mod durability;
 mod serve_support;
