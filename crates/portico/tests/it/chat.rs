@@ -19,10 +19,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::serve_support::{Server, Setup, TOKEN};
 
-const GET_ENTITY: &str = "mcp-actions__catalog_get_catalog_entity";
+pub(crate) const GET_ENTITY: &str = "mcp-actions__catalog_get_catalog_entity";
 
 /// One scripted model reply.
-enum Reply {
+pub(crate) enum Reply {
     /// Answer with this text (streamed in two pieces).
     Text(&'static str),
     /// Call this tool with these arguments.
@@ -31,7 +31,7 @@ enum Reply {
 
 /// A scripted OpenAI-compatible model: each chat-completions request gets the next reply,
 /// streamed as OpenAI chunks, a little late so that run events arrive one by one.
-async fn scripted_model(replies: Vec<Reply>) -> String {
+pub(crate) async fn scripted_model(replies: Vec<Reply>) -> String {
     let script = Arc::new(Mutex::new(VecDeque::from(replies)));
     let app = Router::new()
         .route("/v1/chat/completions", post(complete))
