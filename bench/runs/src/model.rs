@@ -128,7 +128,10 @@ fn chunk(delta: Value, finish: Option<&str>) -> String {
 
 async fn complete(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let messages = request["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let messages = request["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let after_tool = messages.last().is_some_and(|m| m["role"] == "tool");
     let question = messages
         .iter()

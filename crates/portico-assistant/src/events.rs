@@ -156,7 +156,7 @@ pub struct StoredEvent {
 /// (one replica runs a run at a time; its concurrent tool calls append through here).
 #[derive(Default)]
 struct Slot {
-    notify: Notify,
+    notify: Arc<Notify>,
     append: tokio::sync::Mutex<()>,
 }
 
@@ -236,15 +236,15 @@ impl EventLog {
     }
 
     /// Completes when this process next appends to the run (other replicas' appends are seen
-    /// by polling [`EventLog::after`]).
-    pub async fn changed(&self, run_id: &str) {
-        let slot = self.slot(run_id);
-        slot.notify.notified().await;
+    /// by polling [`EventLog::after`]). Call `enable()` on it before reading, so an append in
+    /// between is not missed.
+    pub fn changed(&self, run_id: &str) -> tokio::sync::futures::OwnedNotified {
+        self.slot(run_id).notify.clone().notified_owned()
     }
 
     fn slot(&self, run_id: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.retain(|_, s| Arc::strong_count(s) > 1);
+        slots.retain(|_, s| Arc::strong_count(s) > 1 || Arc::strong_count(&s.notify) > 1);
         slots.entry(run_id.to_string()).or_default().clone()
     }
 }

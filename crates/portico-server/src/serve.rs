@@ -180,6 +180,10 @@ pub async fn serve(
         Duration::from_secs(config.catalog.refresh_interval_seconds.max(1)),
         stop_rx,
     ));
+    // Small answers (SSE events, JSON-RPC replies) go out at once instead of waiting on Nagle.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;

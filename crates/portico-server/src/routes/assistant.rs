@@ -269,11 +269,14 @@ fn async_stream(
             if c.ended {
                 return None;
             }
+            // Listen before reading, so an event stored in between still wakes us.
+            let mut changed = std::pin::pin!(c.log.changed(&c.run_id));
+            changed.as_mut().enable();
             match c.log.after(&c.run_id, c.after).await {
                 Ok(events) if !events.is_empty() => c.queue.extend(events),
                 Ok(_) => {
                     tokio::select! {
-                        _ = c.log.changed(&c.run_id) => {}
+                        _ = changed => {}
                         _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                     }
                 }

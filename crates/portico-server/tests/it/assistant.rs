@@ -422,7 +422,7 @@ async fn writes_wait_for_approval_and_run_only_when_approved() {
         assert_eq!(types(&rest).last().unwrap(), "run.completed");
         let locations = server.catalog.locations().await.unwrap();
         assert!(!locations.iter().any(|l| l.target.ends_with("three.yaml")));
-        // A second decision on the same call is refused.
+        // A second decision on the same call is refused: the run has ended.
         let (status, _) = call(
             &server,
             &alice,
@@ -431,7 +431,7 @@ async fn writes_wait_for_approval_and_run_only_when_approved() {
             Some(json!({"approve": true})),
         )
         .await;
-        assert_eq!(status, 404);
+        assert_eq!(status, 400);
 
         // The audit trail saw every call with its decision; only admins read it.
         let (status, audit) = call(
