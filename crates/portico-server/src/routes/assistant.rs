@@ -28,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/servers", get(servers))
         .route(
             "/servers/{*path}",
-            axum::routing::put(enable).delete(disable),
+            axum::routing::put(set_enabled).delete(set_enabled),
         )
         .route(
             "/conversations",
@@ -84,30 +84,19 @@ fn server_ref(path: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::not_found("use /api/assistant/servers/{entityRef}/enabled"))
 }
 
-async fn enable(
+/// `PUT` turns the server on, `DELETE` off.
+async fn set_enabled(
     State(state): State<AppState>,
+    method: axum::http::Method,
     principal: Principal,
     Path(path): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let server = server_ref(&path)?;
+    let enabled = method == axum::http::Method::PUT;
     state
         .assistant
         .enablement
-        .set(&principal.subject, &server, true)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn disable(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(path): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let server = server_ref(&path)?;
-    state
-        .assistant
-        .enablement
-        .set(&principal.subject, &server, false)
+        .set(&principal.subject, &server, enabled)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
