@@ -168,21 +168,8 @@ impl Broker {
         provider_id: &str,
         scopes: &[String],
     ) -> Result<SecretString, BrokerError> {
-        let provider = self
-            .inner
-            .providers
-            .oauth(provider_id)
-            .ok_or_else(|| BrokerError::UnknownProvider(provider_id.to_string()))?
-            .clone();
-        let mut conn = self
-            .inner
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(AuthError::from)?;
-        let grant = self.inner.vault.get(&mut conn, user, provider_id).await?;
-        drop(conn);
+        let provider = self.provider(provider_id)?;
+        let grant = self.read_grant(user, provider_id).await?;
         let Some(grant) = grant else {
             return Err(self
                 .login(user, &provider, scopes, &[], LoginReason::NoGrant)
@@ -210,6 +197,20 @@ impl Broker {
         self.refresh(user, &provider, grant, scopes).await
     }
 
+    fn provider(&self, id: &str) -> Result<Arc<OAuthProvider>, BrokerError> {
+        self.inner
+            .providers
+            .oauth(id)
+            .cloned()
+            .ok_or_else(|| BrokerError::UnknownProvider(id.to_string()))
+    }
+
+    /// The stored grant, read outside any refresh lock.
+    async fn read_grant(&self, user: &str, provider: &str) -> Result<Option<Grant>, AuthError> {
+        let mut conn = self.inner.store.pool().acquire().await?;
+        self.inner.vault.get(&mut conn, user, provider).await
+    }
+
     fn expiring(&self, grant: &Grant) -> bool {
         grant
             .expires_at
@@ -227,16 +228,7 @@ impl Broker {
         // Someone may have refreshed (or removed) the grant while we waited for the lock.
         let current = match lock.tx.as_mut() {
             Some(tx) => self.inner.vault.get(tx, user, &provider.id).await?,
-            None => {
-                let mut conn = self
-                    .inner
-                    .store
-                    .pool()
-                    .acquire()
-                    .await
-                    .map_err(AuthError::from)?;
-                self.inner.vault.get(&mut conn, user, &provider.id).await?
-            }
+            None => self.read_grant(user, &provider.id).await?,
         };
         let Some(current) = current else {
             return Err(self
@@ -375,11 +367,8 @@ impl Broker {
         user: &str,
         provider: &str,
     ) -> Result<Vec<String>, AuthError> {
-        let mut conn = self.inner.store.pool().acquire().await?;
         Ok(self
-            .inner
-            .vault
-            .get(&mut conn, user, provider)
+            .read_grant(user, provider)
             .await?
             .map(|g| g.scopes)
             .unwrap_or_default())
@@ -388,23 +377,9 @@ impl Broker {
     /// Forgets `user`'s grant at `provider`, revoking it at the provider where supported.
     /// Returns whether the provider confirmed a revocation.
     pub async fn logout(&self, user: &str, provider_id: &str) -> Result<bool, BrokerError> {
-        let provider = self
-            .inner
-            .providers
-            .oauth(provider_id)
-            .ok_or_else(|| BrokerError::UnknownProvider(provider_id.to_string()))?
-            .clone();
+        let provider = self.provider(provider_id)?;
         let lock = self.lock(user, provider_id).await?;
-        let grant = {
-            let mut conn = self
-                .inner
-                .store
-                .pool()
-                .acquire()
-                .await
-                .map_err(AuthError::from)?;
-            self.inner.vault.get(&mut conn, user, provider_id).await?
-        };
+        let grant = self.read_grant(user, provider_id).await?;
         self.delete_locked(lock, user, provider_id).await?;
         let Some(grant) = grant else {
             return Ok(false);
