@@ -1,7 +1,9 @@
 //! `assistant.model`: which chat model the assistant talks to. `provider: openai` covers every
 //! OpenAI-compatible server (OpenAI, Ollama, vLLM, llama-server), `provider: anthropic` the
-//! Anthropic Messages API; no provider (or `none`) means no remote model. Mistakes are reported
-//! with the key to fix; the API key never appears in Debug output or in errors.
+//! Anthropic Messages API, `provider: embedded` a GGUF model run in process (crate
+//! `portico-llama`, wired by the server); `auto` (the default) is the embedded model when one is
+//! installed or `path` names one, else none; `none` means no model. Mistakes are reported with the
+//! key to fix; the API key never appears in Debug output or in errors.
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,9 +29,13 @@ const MAX_RETRIES_LIMIT: u32 = 10;
 /// Which API the model speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProviderKind {
-    /// No remote model.
+    /// The embedded model when one is installed (or `path` is set), else none.
     #[default]
+    Auto,
+    /// No model.
     None,
+    /// A GGUF model run in process.
+    Embedded,
     /// OpenAI chat completions, or any server compatible with it.
     OpenAi,
     /// Anthropic Messages.
@@ -40,7 +46,9 @@ impl ProviderKind {
     /// The name written in the configuration.
     pub fn as_str(self) -> &'static str {
         match self {
+            ProviderKind::Auto => "auto",
             ProviderKind::None => "none",
+            ProviderKind::Embedded => "embedded",
             ProviderKind::OpenAi => "openai",
             ProviderKind::Anthropic => "anthropic",
         }
@@ -57,7 +65,9 @@ impl<'de> Deserialize<'de> for ProviderKind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
         match name.as_str() {
+            "auto" => Ok(ProviderKind::Auto),
             "none" => Ok(ProviderKind::None),
+            "embedded" => Ok(ProviderKind::Embedded),
             "openai" => Ok(ProviderKind::OpenAi),
             "anthropic" => Ok(ProviderKind::Anthropic),
             "ollama" | "vllm" | "llama-server" | "llama.cpp" | "llamacpp" | "lmstudio" => {
@@ -67,19 +77,45 @@ impl<'de> Deserialize<'de> for ProviderKind {
                 )))
             }
             _ => Err(serde::de::Error::custom(format!(
-                "assistant.model.provider must be openai, anthropic or none, not {name:?}"
+                "assistant.model.provider must be auto, embedded, openai, anthropic or none, not {name:?}"
             ))),
         }
     }
+}
+
+/// In which order the embedded model writes the two fields of a tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ToolFieldOrder {
+    /// `{"arguments": …, "tool": …}`: the model reads the question into arguments before it
+    /// names the tool (small models choose better this way).
+    #[default]
+    ArgumentsFirst,
+    /// `{"tool": …, "arguments": …}`.
+    ToolFirst,
 }
 
 /// `assistant.model`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ModelConfig {
-    /// `openai`, `anthropic`, or `none` (the default).
+    /// `auto` (the default), `embedded`, `openai`, `anthropic` or `none`.
     #[serde(default)]
     pub provider: ProviderKind,
+    /// Embedded model: the GGUF file; default: the model `portico model install` put in the
+    /// data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Embedded model: threads for inference; default: the machine's cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
+    /// Embedded model: field order of a tool call.
+    #[serde(default)]
+    pub tool_field_order: ToolFieldOrder,
+    /// Embedded model: how many tools, ranked against the question, the model may choose from
+    /// (all of them stay in its prompt); 0 offers all.
+    #[serde(default = "default_rank_top_k")]
+    pub rank_top_k: usize,
     /// Where the API lives; defaults to the provider's own host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
@@ -105,6 +141,10 @@ pub struct ModelConfig {
     pub max_retries: u32,
 }
 
+fn default_rank_top_k() -> usize {
+    3
+}
+
 fn default_max_tokens() -> u32 {
     1024
 }
@@ -120,7 +160,11 @@ fn default_max_retries() -> u32 {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
-            provider: ProviderKind::None,
+            provider: ProviderKind::Auto,
+            path: None,
+            threads: None,
+            tool_field_order: ToolFieldOrder::default(),
+            rank_top_k: default_rank_top_k(),
             base_url: None,
             model: None,
             api_key: None,
@@ -136,6 +180,10 @@ impl fmt::Debug for ModelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ModelConfig")
             .field("provider", &self.provider)
+            .field("path", &self.path)
+            .field("threads", &self.threads)
+            .field("tool_field_order", &self.tool_field_order)
+            .field("rank_top_k", &self.rank_top_k)
             .field("base_url", &self.base_url)
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
@@ -147,12 +195,14 @@ impl fmt::Debug for ModelConfig {
     }
 }
 
-/// The configured provider, or `None` when `assistant.model.provider` is absent or `none`.
+/// The configured remote provider, or `None` when `assistant.model.provider` is `none`, or
+/// `auto` or `embedded` (the embedded model is built by the server, which knows where models are
+/// installed).
 pub fn provider_from_config(
     config: &ModelConfig,
 ) -> Result<Option<Arc<dyn ModelProvider>>, ModelError> {
     Ok(match config.provider {
-        ProviderKind::None => None,
+        ProviderKind::None | ProviderKind::Auto | ProviderKind::Embedded => None,
         ProviderKind::OpenAi => Some(Arc::new(OpenAiProvider::new(Settings::from_config(
             config,
         )?)?)),
@@ -190,7 +240,7 @@ impl Settings {
         let kind = config.provider;
         let name = kind.as_str();
         let (default_url, example_model) = match kind {
-            ProviderKind::None => {
+            ProviderKind::None | ProviderKind::Auto | ProviderKind::Embedded => {
                 return Err(ModelError::NotConfigured(
                     "set assistant.model.provider to openai or anthropic".into(),
                 ));
@@ -340,13 +390,22 @@ mod tests {
     }
 
     #[test]
-    fn no_provider_is_the_default_and_gives_none() {
+    fn no_provider_is_the_default_and_gives_no_remote_model() {
         let c = ModelConfig::default();
-        assert_eq!(c.provider, ProviderKind::None);
+        assert_eq!(c.provider, ProviderKind::Auto);
+        assert_eq!((c.tool_field_order, c.rank_top_k), (ToolFieldOrder::ArgumentsFirst, 3));
         assert_eq!(parse(json!({})).unwrap(), c);
         assert!(provider_from_config(&c).unwrap().is_none());
-        let none = parse(json!({"provider": "none", "model": "x"})).unwrap();
-        assert!(provider_from_config(&none).unwrap().is_none());
+        for provider in ["none", "auto", "embedded"] {
+            let c = parse(json!({"provider": provider, "model": "x"})).unwrap();
+            assert!(provider_from_config(&c).unwrap().is_none(), "{provider}");
+        }
+        let c = parse(json!({"provider": "embedded", "path": "/m.gguf", "threads": 2,
+            "toolFieldOrder": "tool-first", "rankTopK": 0}))
+        .unwrap();
+        assert_eq!(c.tool_field_order, ToolFieldOrder::ToolFirst);
+        let e = parse(json!({"toolFieldOrder": "tool"})).unwrap_err();
+        assert!(e.contains("arguments-first"), "{e}");
     }
 
     #[test]
@@ -378,7 +437,7 @@ mod tests {
         assert!(e.contains("unknown field `modle`"), "{e}");
         let e = parse(json!({"provider": "openia"})).unwrap_err();
         assert!(
-            e.contains("assistant.model.provider must be openai, anthropic or none"),
+            e.contains("assistant.model.provider must be auto, embedded, openai, anthropic or none"),
             "{e}"
         );
         let e = parse(json!({"provider": "ollama"})).unwrap_err();

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-pub use config::{ModelConfig, provider_from_config};
+pub use config::{ModelConfig, ProviderKind, ToolFieldOrder, provider_from_config};
 
 /// Who said a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
