@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use portico_catalog::service::memory::QueryIndex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -139,6 +140,10 @@ pub struct Catalog {
     /// User or group references that may write any overlay.
     #[serde(default)]
     pub admins: Vec<String>,
+    /// Where catalog queries are answered: `memory` (a copy kept current, the default) or
+    /// `database`.
+    #[serde(default)]
+    pub query_index: QueryIndex,
 }
 
 impl Default for Catalog {
@@ -147,6 +152,7 @@ impl Default for Catalog {
             locations: Vec::new(),
             refresh_interval_seconds: 60,
             admins: Vec::new(),
+            query_index: QueryIndex::Memory,
         }
     }
 }

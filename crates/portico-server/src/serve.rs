@@ -104,6 +104,7 @@ pub async fn serve(
                 },
             },
             admins: config.catalog.admins.clone(),
+            query_index: config.catalog.query_index,
         },
     );
     let locations: Vec<(String, String)> = if config.catalog.locations.is_empty() {
@@ -123,6 +124,12 @@ pub async fn serve(
         tracing::warn!(error = %e, "the built-in Portal Actions server could not be put in the catalog");
     }
     catalog.sync_config_locations(&locations).await?;
+    let warming = catalog.clone();
+    tokio::spawn(async move {
+        if let Err(error) = warming.warm_query_index().await {
+            tracing::warn!(%error, "the in-memory catalog index could not be loaded; queries go to the database");
+        }
+    });
 
     let mut tokens: Vec<(String, String)> = config
         .backend

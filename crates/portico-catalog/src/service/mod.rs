@@ -5,6 +5,7 @@ mod builtin;
 pub mod filter;
 mod locations;
 mod managed;
+pub mod memory;
 pub mod overlay;
 mod overlays;
 pub mod persist;
@@ -47,6 +48,8 @@ pub struct CatalogOptions {
     pub validate: ValidateOptions,
     /// User or group references that may write any overlay.
     pub admins: Vec<String>,
+    /// Where queries are answered: an in-memory copy (the default) or the database.
+    pub query_index: memory::QueryIndex,
 }
 
 /// Errors of catalog operations, each with the HTTP meaning the API gives it.
@@ -96,6 +99,7 @@ pub struct Catalog {
     store: Store,
     options: CatalogOptions,
     http: reqwest::Client,
+    memory: std::sync::Arc<memory::MemoryIndex>,
 }
 
 impl Catalog {
@@ -110,6 +114,7 @@ impl Catalog {
             store,
             options,
             http,
+            memory: std::sync::Arc::default(),
         }
     }
 

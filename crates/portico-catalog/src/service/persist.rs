@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use portico_store::sqlx::any::AnyRow;
 use portico_store::sqlx::{self, AnyConnection, AssertSqlSafe, Row};
 use serde_json::{Value, json};
 
@@ -158,6 +159,7 @@ pub async fn write_entity(
         &search_rows(&processed.entity_ref, &entity, &processed.relations),
     )
     .await?;
+    bump_generation(conn).await?;
     Ok(Write::Written)
 }
 
@@ -171,6 +173,7 @@ pub async fn delete_entity(
         .bind(entity_ref)
         .execute(&mut *conn)
         .await?;
+    bump_generation(conn).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -254,18 +257,7 @@ pub async fn load_entities(
         for r in chunk {
             query = query.bind(r);
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            let entity_ref: String = row.get(0);
-            let mut entity: Value =
-                serde_json::from_str(&row.get::<String, _>(1)).unwrap_or(Value::Null);
-            let errors: Vec<ValidationError> =
-                serde_json::from_str(&row.get::<String, _>(2)).unwrap_or_default();
-            attach_status(&mut entity, &errors);
-            if let Some(root) = entity.as_object_mut() {
-                root.insert("relations".into(), json!([]));
-            }
-            out.insert(entity_ref, entity);
-        }
+        add_entities(&mut out, query.fetch_all(&mut *conn).await?);
         let sql = format!(
             "SELECT source_ref, type, target_ref FROM catalog_relations WHERE source_ref IN ({list}) ORDER BY type, target_ref"
         );
@@ -273,23 +265,81 @@ pub async fn load_entities(
         for r in chunk {
             query = query.bind(r);
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            let source: String = row.get(0);
-            if let Some(relations) = out
-                .get_mut(&source)
-                .and_then(|e| e.get_mut("relations"))
-                .and_then(Value::as_array_mut)
-            {
-                let kind: String = row.get(1);
-                let target: String = row.get(2);
-                let relation = relation_json(&kind, &target);
-                if !relations.contains(&relation) {
-                    relations.push(relation);
-                }
+        add_relations(&mut out, query.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+/// Every entity, as [`load_entities`] reads them: what the in-memory query index holds.
+pub async fn load_all_entities(
+    conn: &mut AnyConnection,
+) -> Result<HashMap<String, Value>, sqlx::Error> {
+    let mut out = HashMap::new();
+    let rows = sqlx::query("SELECT entity_ref, entity, errors FROM catalog_entities")
+        .fetch_all(&mut *conn)
+        .await?;
+    add_entities(&mut out, rows);
+    // Ordered per source as `load_entities` orders them (same collation on either database).
+    let rows = sqlx::query(
+        "SELECT source_ref, type, target_ref FROM catalog_relations ORDER BY source_ref, type, target_ref",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    add_relations(&mut out, rows);
+    Ok(out)
+}
+
+/// Entity rows (`entity_ref, entity, errors`) as the API shows them, relations still empty.
+fn add_entities(out: &mut HashMap<String, Value>, rows: Vec<AnyRow>) {
+    for row in rows {
+        let entity_ref: String = row.get(0);
+        let mut entity: Value =
+            serde_json::from_str(&row.get::<String, _>(1)).unwrap_or(Value::Null);
+        let errors: Vec<ValidationError> =
+            serde_json::from_str(&row.get::<String, _>(2)).unwrap_or_default();
+        attach_status(&mut entity, &errors);
+        if let Some(root) = entity.as_object_mut() {
+            root.insert("relations".into(), json!([]));
+        }
+        out.insert(entity_ref, entity);
+    }
+}
+
+/// Relation rows (`source_ref, type, target_ref`) added to the entities they start from, once each.
+fn add_relations(out: &mut HashMap<String, Value>, rows: Vec<AnyRow>) {
+    for row in rows {
+        let source: String = row.get(0);
+        if let Some(relations) = out
+            .get_mut(&source)
+            .and_then(|e| e.get_mut("relations"))
+            .and_then(Value::as_array_mut)
+        {
+            let kind: String = row.get(1);
+            let target: String = row.get(2);
+            let relation = relation_json(&kind, &target);
+            if !relations.contains(&relation) {
+                relations.push(relation);
             }
         }
     }
-    Ok(out)
+}
+
+/// Marks the catalog's entities as changed (see [`read_generation`]). Runs after the change in
+/// the same connection, so a reader that sees the new number also sees the change.
+async fn bump_generation(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE catalog_generation SET value = value + 1 WHERE id = 1")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A number that changes whenever an entity, its search rows or its relations change: what an
+/// in-memory copy of the catalog is checked against.
+pub async fn read_generation(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT value FROM catalog_generation WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)
 }
 
 /// A relation as the catalog API shows it.

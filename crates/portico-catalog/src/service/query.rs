@@ -24,6 +24,7 @@
 //!   page when a spare connection is at hand).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use portico_store::Backend;
 use portico_store::sqlx::{self, AnyConnection, AssertSqlSafe, Row};
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::filter::{EntityFilter, Fields, FilterCondition};
+use super::memory::{QueryIndex, Snapshot};
 use super::persist::load_entities;
 use super::{Catalog, CatalogError};
 
@@ -281,23 +283,38 @@ impl Catalog {
             limit = after_limit.or(limit);
             offset = after_offset.or(offset);
         }
-        let mut conn = self.store.pool().acquire().await?;
-        let dialect = Dialect::of(self.store.backend());
-        let source = Source::plan(&mut conn, dialect, &req.filter).await?;
         let window = Window {
             boundary: None,
             backwards: false,
             offset: offset.unwrap_or(0),
             limit: limit.map(|l| l.saturating_add(1)),
         };
-        let mut rows =
-            fetch_page(&mut conn, dialect, &source, None, &req.order, &window, None).await?;
-        let more = limit.is_some_and(|l| rows.len() as u64 > l);
-        if let Some(l) = limit {
-            rows.truncate(usize::try_from(l).unwrap_or(usize::MAX));
-        }
-        let refs: Vec<String> = rows.into_iter().map(|r| r.entity_ref).collect();
-        let items = materialize(&mut conn, &refs, &req.fields).await?;
+        // One extra row tells whether a next page follows.
+        let page = |mut rows: Vec<PageRow>| {
+            let more = limit.is_some_and(|l| rows.len() as u64 > l);
+            if let Some(l) = limit {
+                rows.truncate(usize::try_from(l).unwrap_or(usize::MAX));
+            }
+            let refs: Vec<String> = rows.into_iter().map(|r| r.entity_ref).collect();
+            (refs, more)
+        };
+        let (items, more) = match self.memory_snapshot().await? {
+            Some(snapshot) => {
+                let matches = snapshot.matches(&req.filter, None);
+                let (refs, more) = page(snapshot.page(&matches, &req.order, &window));
+                (snapshot.materialize(&refs, &req.fields), more)
+            }
+            None => {
+                let mut conn = self.store.pool().acquire().await?;
+                let dialect = Dialect::of(self.store.backend());
+                let source = Source::plan(&mut conn, dialect, &req.filter).await?;
+                let rows =
+                    fetch_page(&mut conn, dialect, &source, None, &req.order, &window, None)
+                        .await?;
+                let (refs, more) = page(rows);
+                (materialize(&mut conn, &refs, &req.fields).await?, more)
+            }
+        };
         let next_after = match (more, limit) {
             (true, Some(l)) => Some(encode_after(l, offset.unwrap_or(0).saturating_add(l))),
             _ => None,
@@ -330,46 +347,27 @@ impl Catalog {
         } else {
             0
         };
-        let mut conn = self.store.pool().acquire().await?;
-        let dialect = Dialect::of(self.store.backend());
-        let source = Source::plan(&mut conn, dialect, &query.filter).await?;
-        let full_text = query.full_text.as_ref();
         let window = Window {
             boundary: boundary.clone(),
             backwards,
             offset,
             limit: Some(limit.saturating_add(1)),
         };
-        let page = PageRead {
-            dialect,
-            source: &source,
-            full_text,
-            order: &query.order,
-            window: &window,
-            limit,
-            fields: &req.fields,
-        };
-        let (total_items, (rows, more, items)) = match total {
-            Some(total) => (total, page.run(&mut conn, Some(total)).await?),
-            // A single sort key reads along its index only when the matches are not too sparse,
-            // which the total tells: count first.
-            None if query.order.len() == 1 => {
-                let total = count(&mut conn, dialect, &source, full_text).await?;
-                (total, page.run(&mut conn, Some(total)).await?)
+        let (total_items, (rows, more, items)) = match self.memory_snapshot().await? {
+            Some(snapshot) => {
+                let matches = snapshot.matches(&query.filter, query.full_text.as_ref());
+                let total = total.unwrap_or_else(|| matches.count());
+                let rows = if limit == 0 {
+                    Vec::new()
+                } else {
+                    snapshot.page(&matches, &query.order, &window)
+                };
+                let (rows, more) = cut_page(rows, limit, backwards);
+                let refs: Vec<String> = rows.iter().map(|r| r.entity_ref.clone()).collect();
+                let items = snapshot.materialize(&refs, &req.fields);
+                (total, (rows, more, items))
             }
-            // Otherwise the page does not depend on the total: count meanwhile on a second
-            // connection when one is idle (both databases let readers run side by side). Never
-            // wait for one while holding this one: busy pools would deadlock.
-            None => match self.spare_connection().await {
-                Some(mut other) => {
-                    let counting = count(&mut other, dialect, &source, full_text);
-                    tokio::try_join!(counting, page.run(&mut conn, None))?
-                }
-                None => {
-                    let total = count(&mut conn, dialect, &source, full_text).await?;
-                    (total, page.run(&mut conn, None).await?)
-                }
-            },
+            None => self.query_in_database(&query, &window, limit, total, &req.fields).await?,
         };
         // Going forward, there is a next page when the extra row came back, and a previous one
         // when this page starts after something. Going backward, the other way round.
@@ -403,6 +401,68 @@ impl Catalog {
             items,
             total_items,
             page_info,
+        })
+    }
+
+    /// Loads the in-memory copy now (when the catalog keeps one), so the first queries need not
+    /// wait for it: `serve` calls this at start.
+    pub async fn warm_query_index(&self) -> Result<(), CatalogError> {
+        if self.options.query_index != QueryIndex::Database {
+            self.memory.rebuild(&self.store).await?;
+        }
+        Ok(())
+    }
+
+    /// The in-memory copy to answer from, when the catalog keeps one and it is current.
+    async fn memory_snapshot(&self) -> Result<Option<Arc<Snapshot>>, CatalogError> {
+        self.memory
+            .current(&self.store, self.options.query_index)
+            .await
+    }
+
+    /// One `by-query` page from the SQL engine: the total and the page's rows and entities.
+    async fn query_in_database(
+        &self,
+        query: &Query,
+        window: &Window,
+        limit: u64,
+        total: Option<u64>,
+        fields: &Fields,
+    ) -> Result<(u64, (Vec<PageRow>, bool, Vec<Value>)), CatalogError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let dialect = Dialect::of(self.store.backend());
+        let source = Source::plan(&mut conn, dialect, &query.filter).await?;
+        let full_text = query.full_text.as_ref();
+        let page = PageRead {
+            dialect,
+            source: &source,
+            full_text,
+            order: &query.order,
+            window,
+            limit,
+            fields,
+        };
+        Ok(match total {
+            Some(total) => (total, page.run(&mut conn, Some(total)).await?),
+            // A single sort key reads along its index only when the matches are not too sparse,
+            // which the total tells: count first.
+            None if query.order.len() == 1 => {
+                let total = count(&mut conn, dialect, &source, full_text).await?;
+                (total, page.run(&mut conn, Some(total)).await?)
+            }
+            // Otherwise the page does not depend on the total: count meanwhile on a second
+            // connection when one is idle (both databases let readers run side by side). Never
+            // wait for one while holding this one: busy pools would deadlock.
+            None => match self.spare_connection().await {
+                Some(mut other) => {
+                    let counting = count(&mut other, dialect, &source, full_text);
+                    tokio::try_join!(counting, page.run(&mut conn, None))?
+                }
+                None => {
+                    let total = count(&mut conn, dialect, &source, full_text).await?;
+                    (total, page.run(&mut conn, None).await?)
+                }
+            },
         })
     }
 
@@ -566,11 +626,11 @@ impl Query {
 
 /// A full-text filter: the lowercased term and the keys to look in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct FullText {
+pub(crate) struct FullText {
     #[serde(rename = "t")]
-    term: String,
+    pub(crate) term: String,
     #[serde(rename = "k")]
-    keys: Vec<String>,
+    pub(crate) keys: Vec<String>,
 }
 
 impl FullText {
@@ -590,11 +650,11 @@ impl FullText {
 
 /// Where an item sits in the sort: its sort values (`None` = missing) and its reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct SortKey {
+pub(crate) struct SortKey {
     #[serde(rename = "v", default)]
-    values: Vec<Option<String>>,
+    pub(crate) values: Vec<Option<String>>,
     #[serde(rename = "r")]
-    entity_ref: String,
+    pub(crate) entity_ref: String,
 }
 
 /// What `nextCursor` and `prevCursor` carry: the query, the direction, the item next to which
@@ -1197,13 +1257,15 @@ async fn count(
 }
 
 /// Which slice of the sorted matches to read.
-struct Window {
+pub(crate) struct Window {
     /// Start after (or, backwards, before) this item.
-    boundary: Option<SortKey>,
+    pub(crate) boundary: Option<SortKey>,
     /// Read towards the start.
-    backwards: bool,
-    offset: u64,
-    limit: Option<u64>,
+    pub(crate) backwards: bool,
+    /// Matches to skip first.
+    pub(crate) offset: u64,
+    /// At most this many rows.
+    pub(crate) limit: Option<u64>,
 }
 
 /// Reading one `by-query` page: its rows (one extra asked for, to tell whether more follow),
@@ -1228,7 +1290,7 @@ impl PageRead<'_> {
         if self.limit == 0 {
             return Ok((Vec::new(), false, Vec::new()));
         }
-        let mut rows = fetch_page(
+        let rows = fetch_page(
             conn,
             self.dialect,
             self.source,
@@ -1238,25 +1300,31 @@ impl PageRead<'_> {
             total,
         )
         .await?;
-        let more = rows.len() as u64 > self.limit;
-        rows.truncate(usize::try_from(self.limit).unwrap_or(usize::MAX));
-        if self.window.backwards {
-            rows.reverse();
-        }
+        let (rows, more) = cut_page(rows, self.limit, self.window.backwards);
         let refs: Vec<String> = rows.iter().map(|r| r.entity_ref.clone()).collect();
         let items = materialize(conn, &refs, self.fields).await?;
         Ok((rows, more, items))
     }
 }
 
+/// A page read with one extra row: the page in display order, and whether more follow.
+fn cut_page(mut rows: Vec<PageRow>, limit: u64, backwards: bool) -> (Vec<PageRow>, bool) {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if backwards {
+        rows.reverse();
+    }
+    (rows, more)
+}
+
 /// One item of a page: its reference and its place in the sort.
-struct PageRow {
-    entity_ref: String,
+pub(crate) struct PageRow {
+    pub(crate) entity_ref: String,
     key: SortKey,
 }
 
 impl PageRow {
-    fn new(entity_ref: String, values: Vec<Option<String>>) -> Self {
+    pub(crate) fn new(entity_ref: String, values: Vec<Option<String>>) -> Self {
         Self {
             key: SortKey {
                 values,

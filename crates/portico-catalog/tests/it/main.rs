@@ -4,4 +4,5 @@ mod cases;
 mod examples;
 mod properties;
 mod query;
+mod query_engines;
 mod service;

@@ -8,17 +8,26 @@ use portico_catalog::service::filter::{EntityFilter, Fields};
 use portico_catalog::service::query::{
     EntitiesRequest, OrderField, QueryPage, QueryRequest, SortOrder,
 };
+use portico_catalog::service::memory::QueryIndex;
 use portico_catalog::service::{Catalog, CatalogError, CatalogOptions};
 use portico_store::sqlx;
 use portico_store::testing::{TestDatabase, stores};
 use serde_json::{Value, json};
 
+/// A fresh catalog on each database, once answering queries from the database and once from
+/// the in-memory index (pinned, so that every query takes it).
 async fn catalogs() -> Vec<(Catalog, TestDatabase)> {
-    stores()
-        .await
-        .into_iter()
-        .map(|(store, db)| (Catalog::new(store, CatalogOptions::default()), db))
-        .collect()
+    let mut out = Vec::new();
+    for query_index in [QueryIndex::Database, QueryIndex::MemoryOnly] {
+        for (store, db) in stores().await {
+            let options = CatalogOptions {
+                query_index,
+                ..CatalogOptions::default()
+            };
+            out.push((Catalog::new(store, options), db));
+        }
+    }
+    out
 }
 
 fn group(name: &str) -> Value {
@@ -415,6 +424,11 @@ async fn kinds_that_are_ambiguous_prefixes_are_not_confused() {
                 .await
                 .unwrap();
         }
+        // As every writer does, so that an in-memory copy notices.
+        sqlx::query("UPDATE catalog_generation SET value = value + 1 WHERE id = 1")
+            .execute(pool)
+            .await
+            .unwrap();
         let found = list(&catalog, &["kind=api,spec.type=mcp-server"]).await;
         assert!(
             !found.contains(&weird.to_string()),
