@@ -30,8 +30,8 @@ use crate::{AssistantError, now_ms};
 
 const SYSTEM_PROMPT: &str = "You are Portico, an assistant for a software catalog. Answer the user's question. When a tool can help, call it with precise arguments; prefer tools over guessing. Keep answers short and cite entity refs, file paths and links the tools return.";
 
-/// Said when no model is configured, so the assistant still answers something useful.
-pub const NO_MODEL: &str = "No model is configured, so I cannot answer yet. Set assistant.model in app-config.yaml — for example provider: openai with baseUrl http://127.0.0.1:11434/v1 and model: qwen2.5 for a local Ollama, or provider: anthropic with an apiKey — and restart Portico.";
+/// Said when no model is installed or configured, so the assistant still answers something useful.
+pub const NO_MODEL: &str = "No model is configured, so I cannot answer yet. Either install the embedded offline model with `portico model install` (about 1.1 GB; `--size 0.5b` for a smaller, less accurate one) and restart Portico, or set assistant.model in app-config.yaml to a remote model — for example provider: openai with baseUrl http://127.0.0.1:11434/v1 and model: qwen2.5 for a local Ollama, or provider: anthropic with an apiKey — and restart Portico.";
 
 /// A tool call the run holds while it waits or runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

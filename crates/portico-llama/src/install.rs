@@ -125,6 +125,7 @@ pub fn install(
             "--quiet",
             "--target",
         ])
+        .env("PIP_ROOT_USER_ACTION", "ignore")
         .arg(download.path())
         .args(&packages)
         .status()

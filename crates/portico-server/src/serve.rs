@@ -161,7 +161,9 @@ pub async fn serve(
         listens_on_loopback: is_loopback(&config.backend.listen.host),
         refresh_ahead_seconds: 60,
     })?;
-    let mut state = AppState::with_assistant(catalog.clone(), auth, config.assistant.clone())?;
+    let assistant =
+        crate::assistant::with_installed_model(config.assistant.clone(), &options.data_dir);
+    let mut state = AppState::with_assistant(catalog.clone(), auth, assistant)?;
     state.metrics = metrics;
     state.action_servers = std::sync::Arc::new(config.mcp_actions.servers.clone());
 

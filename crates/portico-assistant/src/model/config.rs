@@ -393,15 +393,20 @@ mod tests {
     fn no_provider_is_the_default_and_gives_no_remote_model() {
         let c = ModelConfig::default();
         assert_eq!(c.provider, ProviderKind::Auto);
-        assert_eq!((c.tool_field_order, c.rank_top_k), (ToolFieldOrder::ArgumentsFirst, 3));
+        assert_eq!(
+            (c.tool_field_order, c.rank_top_k),
+            (ToolFieldOrder::ArgumentsFirst, 3)
+        );
         assert_eq!(parse(json!({})).unwrap(), c);
         assert!(provider_from_config(&c).unwrap().is_none());
         for provider in ["none", "auto", "embedded"] {
             let c = parse(json!({"provider": provider, "model": "x"})).unwrap();
             assert!(provider_from_config(&c).unwrap().is_none(), "{provider}");
         }
-        let c = parse(json!({"provider": "embedded", "path": "/m.gguf", "threads": 2,
-            "toolFieldOrder": "tool-first", "rankTopK": 0}))
+        let c = parse(
+            json!({"provider": "embedded", "path": "/m.gguf", "threads": 2,
+            "toolFieldOrder": "tool-first", "rankTopK": 0}),
+        )
         .unwrap();
         assert_eq!(c.tool_field_order, ToolFieldOrder::ToolFirst);
         let e = parse(json!({"toolFieldOrder": "tool"})).unwrap_err();
@@ -437,7 +442,9 @@ mod tests {
         assert!(e.contains("unknown field `modle`"), "{e}");
         let e = parse(json!({"provider": "openia"})).unwrap_err();
         assert!(
-            e.contains("assistant.model.provider must be auto, embedded, openai, anthropic or none"),
+            e.contains(
+                "assistant.model.provider must be auto, embedded, openai, anthropic or none"
+            ),
             "{e}"
         );
         let e = parse(json!({"provider": "ollama"})).unwrap_err();

@@ -2,6 +2,7 @@
 
 mod chat;
 mod mcp;
+mod model;
 mod serve;
 mod validate;
 
@@ -27,6 +28,8 @@ enum Command {
     Mcp(mcp::Args),
     /// Ask Portico's assistant from the terminal: one question, or a conversation line by line.
     Chat(chat::Args),
+    /// The embedded offline model: install a pinned one, list what is installed.
+    Model(model::Args),
 }
 
 impl Cli {
@@ -37,6 +40,7 @@ impl Cli {
             Command::Validate(args) => validate::run(args),
             Command::Mcp(args) => mcp::run(args),
             Command::Chat(args) => chat::run(args),
+            Command::Model(args) => model::run(args),
         }
     }
 }

@@ -29,10 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         env,
     })
     .context("loading configuration")?;
-    let data_dir = args
-        .data_dir
-        .or_else(|| std::env::var_os("PORTICO_DATA_DIR").map(PathBuf::from))
-        .unwrap_or_else(default_data_dir);
+    let data_dir = data_dir(args.data_dir);
     let default_locations =
         if args.configs.is_empty() && std::path::Path::new("examples/catalog").is_dir() {
             vec![("file".to_string(), "examples/catalog".to_string())]
@@ -80,6 +77,13 @@ fn announce(started: &Started) {
             started.address
         );
     }
+}
+
+/// The data directory: `given`, else `PORTICO_DATA_DIR`, else the user data folder.
+pub(crate) fn data_dir(given: Option<PathBuf>) -> PathBuf {
+    given
+        .or_else(|| std::env::var_os("PORTICO_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(default_data_dir)
 }
 
 /// The platform's user data folder for Portico.

@@ -355,7 +355,9 @@ async fn without_a_model_the_server_says_how_to_configure_one() {
         .await;
     assert_eq!(out.code, Some(0), "{out}");
     assert!(
-        out.stdout.contains("No model is configured") && out.stdout.contains("assistant.model"),
+        out.stdout.contains("No model is configured")
+            && out.stdout.contains("portico model install")
+            && out.stdout.contains("assistant.model"),
         "{out}"
     );
 }
