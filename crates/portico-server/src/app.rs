@@ -68,7 +68,7 @@ impl AppState {
 }
 
 /// The application: API routes under `/api` (each plugin under its own prefix, with its actions
-/// and token keys), operations routes at the root.
+/// and token keys), operations routes at the root, and the web UI for every other path.
 pub fn app(state: AppState) -> Router {
     let plugin = || routes::auth::plugin_jwks_route().merge(routes::actions::plugin_routes());
     let mcp = routes::actions::mcp_routes(&state, &state.action_servers);
@@ -82,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         )
         .nest("/api/{plugin}", plugin())
         .merge(routes::ops::routes())
+        .fallback(routes::ui::fallback)
         .layer(middleware::from_fn(error_body))
         .layer(middleware::from_fn(record_metrics))
         .with_state(state)

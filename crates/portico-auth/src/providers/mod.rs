@@ -112,6 +112,31 @@ pub struct GuestProvider {
     pub allow_outside_development: bool,
 }
 
+/// How a provider signs users in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// The guest provider: no credentials.
+    Guest,
+    /// An OAuth 2.0 / OIDC provider: the popup flow.
+    #[serde(rename = "oauth")]
+    OAuth,
+    /// A proxy in front of Portico vouches for the user: refresh is enough.
+    Proxy,
+}
+
+/// One provider as the sign-in page lists it; nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderListing {
+    /// The id it is configured under.
+    pub id: String,
+    /// How it signs in.
+    pub kind: ProviderKind,
+    /// Whether it signs users in (otherwise it only connects accounts for MCP servers).
+    pub sign_in: bool,
+}
+
 /// Every configured provider.
 #[derive(Debug, Default)]
 pub struct Providers {
@@ -158,6 +183,28 @@ impl Providers {
     /// The guest provider, when enabled.
     pub fn guest(&self) -> Option<&GuestProvider> {
         self.guest.as_ref()
+    }
+
+    /// Every configured provider as a sign-in page shows it: id, kind, whether it signs users in.
+    pub fn list(&self) -> Vec<ProviderListing> {
+        let oauth = self.oauth.values().map(|p| ProviderListing {
+            id: p.id.clone(),
+            kind: ProviderKind::OAuth,
+            sign_in: p.sign_in.is_some(),
+        });
+        let proxy = self.proxy.keys().map(|id| ProviderListing {
+            id: id.clone(),
+            kind: ProviderKind::Proxy,
+            sign_in: true,
+        });
+        let guest = self.guest.iter().map(|_| ProviderListing {
+            id: "guest".into(),
+            kind: ProviderKind::Guest,
+            sign_in: true,
+        });
+        let mut out: Vec<ProviderListing> = oauth.chain(proxy).chain(guest).collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
     }
 
     /// Ids of every configured provider, for listings and error messages.

@@ -1,5 +1,6 @@
 //! Auth routes, as Backstage serves them: the provider flow (`start`, `handler/frame`,
-//! `refresh`, `logout`), the user-token JWKS, and each plugin's JWKS for plugin tokens.
+//! `refresh`, `logout`), the user-token JWKS, and each plugin's JWKS for plugin tokens; plus
+//! Portico's `providers` listing for the web UI's sign-in page.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -15,6 +16,7 @@ use crate::error::ApiError;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/providers", get(providers))
         .route("/{provider}/start", get(start))
         .route("/{provider}/handler/frame", get(handler))
         .route("/{provider}/refresh", get(refresh).post(refresh))
@@ -89,6 +91,17 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
         )
     })?;
     Ok(axum::Json(keys).into_response())
+}
+
+/// The configured providers (ids and kinds only), open without credentials so a sign-in page
+/// can offer them.
+async fn providers(State(state): State<AppState>) -> Response {
+    let mut response =
+        axum::Json(serde_json::json!({ "items": state.auth.providers().list() })).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn start(

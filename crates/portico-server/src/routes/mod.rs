@@ -5,3 +5,4 @@ pub mod assistant;
 pub mod auth;
 pub mod catalog;
 pub mod ops;
+pub mod ui;

@@ -10,3 +10,4 @@ mod live;
 mod oidc;
 mod scripted_model;
 mod support;
+mod ui;
