@@ -44,6 +44,18 @@ PORTICO_TEST_LOG_DIR=$(mktemp -d /tmp/portico-test-logs.XXXXXX)
 export PORTICO_TEST_LOG_DIR
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log"
 
+step "web UI in a real browser (Debian chromium driven by playwright-core; pinned)"
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+npm ci --prefix tests/ui --no-audit --no-fund --loglevel=error
+cargo build -p portico --locked
+# A failing browser test fails the run, after the closing line has counted it.
+ui_log=$(mktemp /tmp/portico-ui-tests.XXXXXX)
+ui_status=0
+(cd tests/ui && node --test --test-reporter=tap --test-concurrency=1 ui.test.mjs) 2>&1 | tee "$ui_log" || ui_status=$?
+
 step "no token or secret in any log"
 # Every code, token and client secret the OIDC provider issued during the run, looked for in
 # everything the run logged: test output, Portico's captured logs (every level), the peers' logs.
@@ -74,6 +86,16 @@ if [ "$fuzz_seconds" -gt 0 ] && rustup toolchain list | grep -q nightly; then
   (cd fuzz && cargo +nightly fuzz run parse_validate -- -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -timeout=5)
 fi
 
-# One closing line for the whole run: every Rust test binary's results added up.
-awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$test_log"
-rm -f "$test_log"
+# One closing line for the whole run: every Rust test binary's results and the browser tests
+# (node --test's "# pass N" / "# fail N") added up.
+awk '/^test result:/ { passed += $4; failed += $6 } END { print passed + 0, failed + 0 }' "$test_log" >"$test_log.rust"
+read -r rust_passed rust_failed <"$test_log.rust"
+ui_passed=$(awk '/^# pass [0-9]+$/ { n = $3 } END { print n + 0 }' "$ui_log")
+ui_failed=$(awk '/^# fail [0-9]+$/ { n = $3 } END { print n + 0 }' "$ui_log")
+if [ "$ui_status" -ne 0 ] && [ "$ui_failed" -eq 0 ]; then
+  ui_failed=1 # the browser tests did not get to run (or to report)
+fi
+echo "browser tests: $ui_passed passed, $ui_failed failed (screenshots in target/ui-screenshots)"
+echo "tests: $((rust_passed + ui_passed)) passed, $((rust_failed + ui_failed)) failed"
+rm -f "$test_log" "$test_log.rust" "$ui_log"
+[ "$ui_status" -eq 0 ]

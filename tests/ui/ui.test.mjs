@@ -6,7 +6,7 @@
 // screenshot under target/ui-screenshots (or $UI_SCREENSHOT_DIR).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startModel } from './scripted-model.mjs';
 import { ROOT, launchBrowser, oidcPeer, startEverything, startPortico, tempDir } from './harness.mjs';
@@ -79,6 +79,10 @@ after(async () => {
   await portico?.stop();
   await everything?.stop();
   await model?.close();
+  // The test script scans every log for secrets the OIDC provider issued: hand it Portico's.
+  if (portico && process.env.PORTICO_TEST_LOG_DIR) {
+    copyFileSync(portico.logFile, path.join(process.env.PORTICO_TEST_LOG_DIR, `ui-portico-${process.pid}.log`));
+  }
   if (process.exitCode && portico) {
     console.error(`portico log (${portico.logFile}):\n${readFileSync(portico.logFile, 'utf8').slice(-4000)}`);
   }
