@@ -73,7 +73,8 @@ export function oidcPeer() {
     throw new Error('PORTICO_TEST_OIDC_* is not set: run ./scripts/test.sh, or start the provider with '
       + "bash -c 'source scripts/lib/oidc-provider.sh; start_oidc_provider; npm test --prefix tests/ui'");
   }
-  return { issuer, clientId, clientSecret };
+  const clientIdPost = process.env.PORTICO_TEST_OIDC_CLIENT_ID_POST ?? 'portico-post';
+  return { issuer, clientId, clientIdPost, clientSecret };
 }
 
 /** server-everything over streamable HTTP: the test script's, or one started here. */
@@ -165,7 +166,10 @@ spec:
 `;
 }
 
-/** Starts `portico serve` with guest sign-in, the OIDC provider as `corp`, and the model. */
+/**
+ * Starts `portico serve` with guest sign-in, the OIDC provider twice (`corp` only connects accounts,
+ * `sso` signs users in), and the model.
+ */
 export async function startPortico({ dir, modelUrl, everythingUrl, oidc }) {
   const binary = path.join(ROOT, 'target/debug/portico');
   if (!existsSync(binary)) throw new Error(`${binary} is missing: cargo build -p portico`);
@@ -186,6 +190,17 @@ auth:
       metadataUrl: ${oidc.issuer}/.well-known/openid-configuration
       clientId: ${oidc.clientId}
       clientSecret: \${UI_TEST_OIDC_CLIENT_SECRET}
+    sso:
+      type: oidc
+      metadataUrl: ${oidc.issuer}/.well-known/openid-configuration
+      clientId: ${oidc.clientIdPost}
+      clientSecret: \${UI_TEST_OIDC_CLIENT_SECRET}
+      tokenEndpointAuthMethod: client_secret_post
+      signIn:
+        resolvers:
+          - resolver: userEntityRefPattern
+            pattern: 'user:default/{username}'
+            dangerouslyAllowSignInWithoutUserInCatalog: true
 catalog:
   locations: [{type: file, target: ${catalogDir}}]
 assistant:

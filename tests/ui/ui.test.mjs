@@ -2,7 +2,7 @@
 // `portico serve`: guest sign-in, the MCP Servers dialog, a question whose tool card goes from
 // running to finished, an approved and a denied write, a server behind the real OIDC provider
 // whose Connect card resumes the run after the popup sign-in, the catalog page, and the layout
-// at 360 px and at 400% zoom. The tests run in order on one signed-in page; each step saves a
+// at 360 px and at 400% zoom, and signing out then in again through the OIDC provider's popup. The tests run in order on one signed-in page; each step saves a
 // screenshot under target/ui-screenshots (or $UI_SCREENSHOT_DIR).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,6 +47,29 @@ async function screenshot(name) {
   const file = path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   console.log(`screenshot: ${path.relative(ROOT, file)}`);
+}
+
+/**
+ * Fills oidc-provider's login form (any password; a screenshot of the popup when `name` is given)
+ * and, when asked, its consent form.
+ */
+async function providerLogin(popup, login, name) {
+  await popup.locator('input[name="login"]').fill(login);
+  await popup.locator('input[name="password"]').fill('any');
+  if (name) {
+    shot += 1;
+    const file = path.join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`);
+    await popup.screenshot({ path: file });
+    console.log(`screenshot: ${path.relative(ROOT, file)}`);
+  }
+  await popup.locator('form:has(input[name="prompt"][value="login"]) [type="submit"]').click();
+  const consent = popup.locator('form:has(input[name="prompt"][value="consent"]) [type="submit"]');
+  try {
+    await consent.waitFor({ timeout: 10_000 });
+    await consent.click();
+  } catch {
+    // Closed already, or consent was not asked.
+  }
 }
 
 /** Asks `question` from the keyboard; returns the locator of the run it starts. */
@@ -104,7 +127,8 @@ test('signs in as guest from the keyboard', async () => {
   await page.getByRole('heading', { name: 'Sign in to Portico' }).waitFor();
   const guest = page.getByRole('button', { name: 'Continue as guest' });
   await guest.waitFor();
-  assert.ok(await page.getByRole('button', { name: 'Sign in with corp' }).isVisible() === false,
+  await page.getByRole('button', { name: 'Sign in with sso' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Sign in with corp' }).count(), 0,
     'corp does not sign users in, so it is not offered');
   await screenshot('sign-in');
   // The first option has focus: Enter signs in.
@@ -212,21 +236,7 @@ test('a server behind the OIDC provider shows Connect, and the run resumes after
     connect.getByRole('button', { name: 'Connect corp' }).click(),
   ]);
   // oidc-provider's login form (any login and password), then its consent form.
-  await popup.locator('input[name="login"]').waitFor();
-  await popup.locator('input[name="login"]').fill('guest');
-  await popup.locator('input[name="password"]').fill('any');
-  await popup.screenshot({ path: path.join(SHOTS, `${String(shot + 1).padStart(2, '0')}-provider-login.png`) });
-  shot += 1;
-  console.log(`screenshot: ${path.relative(ROOT, path.join(SHOTS, `${String(shot).padStart(2, '0')}-provider-login.png`))}`);
-  await popup.locator('form:has(input[name="prompt"][value="login"]) [type="submit"]').click();
-  // The consent form, when the provider asks; the popup closes itself once Portico has the grant.
-  const consent = popup.locator('form:has(input[name="prompt"][value="consent"]) [type="submit"]');
-  try {
-    await consent.waitFor({ timeout: 10_000 });
-    await consent.click();
-  } catch {
-    // Closed already, or consent was not asked.
-  }
+  await providerLogin(popup, 'guest', 'provider-login');
   await connect.and(page.locator('[data-state="connected"]')).waitFor();
   await run.locator('.answer', { hasText: 'Connected to corp: the notes are ready.' }).waitFor();
   await screenshot('connect-resumed');
@@ -272,4 +282,22 @@ test('no layout break at 360 px and readable at 400% zoom', async () => {
   await screenshot('servers-400pct');
   await page.keyboard.press('Escape');
   await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('signs out, then signs in through an OAuth provider in a popup and stays signed in', async () => {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  // Forget the provider's own login (the corp step signed in there as guest), as a new browser.
+  await context.clearCookies();
+  const sso = page.getByRole('button', { name: 'Sign in with sso' });
+  await sso.waitFor();
+  const [popup] = await Promise.all([page.waitForEvent('popup'), sso.click()]);
+  await providerLogin(popup, 'dana');
+  await page.getByRole('heading', { name: 'New conversation' }).waitFor();
+  assert.equal(await page.locator('#account-name').textContent(), 'Dana Test');
+  // Dana sees none of the guest's conversations.
+  assert.equal(await page.locator('.conversation').count(), 0);
+  await page.reload();
+  await page.getByRole('heading', { name: 'New conversation' }).waitFor();
+  assert.equal(await page.locator('#account-name').textContent(), 'Dana Test');
+  await screenshot('signed-in-with-sso');
 });
