@@ -301,3 +301,38 @@ test('signs out, then signs in through an OAuth provider in a popup and stays si
   assert.equal(await page.locator('#account-name').textContent(), 'Dana Test');
   await screenshot('signed-in-with-sso');
 });
+
+test('run events resume after Last-Event-ID; the SSE parser copes with any chunking', async () => {
+  // Dana asks something; then the stream is read again from the middle, as after a dropped
+  // connection, through the UI's own reader.
+  const run = await ask(Q_SLOW);
+  await run.locator('.answer', { hasText: 'The slow operation took three steps and finished.' }).waitFor();
+  const runId = await run.getAttribute('data-run-id');
+  const result = await page.evaluate(async (id) => {
+    const { runEvents, SseParser } = await import('/js/api.js');
+    const all = [];
+    for await (const e of runEvents(id)) all.push([e.id, e.type]);
+    const middle = all[Math.floor(all.length / 2)][0];
+    const rest = [];
+    for await (const e of runEvents(id, { lastEventId: middle })) rest.push([e.id, e.type]);
+    // One text cut at every position, with CRLF line ends, a comment and a two-line data field.
+    const text = ': keep-alive\r\nid: 7\r\nevent: message.delta\r\ndata: {"type":"message.delta",\r\ndata: "text":"a\\u00e9"}\r\n\r\nid: 8\ndata: {"type":"run.completed"}\n\n';
+    const splits = [];
+    for (let cut = 0; cut <= text.length; cut += 1) {
+      const p = new SseParser();
+      splits.push(JSON.stringify([...p.push(text.slice(0, cut)), ...p.push(text.slice(cut))]));
+    }
+    return { all, middle, rest, splits: [...new Set(splits)] };
+  }, runId);
+  const types = result.all.map(([, t]) => t);
+  assert.equal(types[0], 'run.started');
+  assert.equal(types.at(-1), 'run.completed');
+  assert.ok(types.includes('tool.completed'));
+  assert.deepEqual(result.rest, result.all.filter(([id]) => id > result.middle),
+    'exactly the events after Last-Event-ID, none missed or repeated');
+  assert.equal(result.splits.length, 1, 'every chunking gives the same events');
+  assert.deepEqual(JSON.parse(result.splits[0]), [
+    { id: '7', event: 'message.delta', data: '{"type":"message.delta",\n"text":"a\\u00e9"}' },
+    { id: '8', event: 'message', data: '{"type":"run.completed"}' },
+  ]);
+});
