@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::CatalogError;
-use super::filter::{EntityFilter, FilterCondition, Fields};
+use super::filter::{EntityFilter, Fields, FilterCondition};
 use super::persist::{load_all_entities, read_generation};
 use super::query::{FullText, OrderField, PageRow, SortOrder, Window};
 
@@ -324,7 +324,11 @@ impl Snapshot {
 
     fn column(&self, key: &str) -> Option<&SortColumn> {
         let index = self.keys.get(key)?;
-        Some(index.column.get_or_init(|| SortColumn::build(index, self.len())))
+        Some(
+            index
+                .column
+                .get_or_init(|| SortColumn::build(index, self.len())),
+        )
     }
 
     /// One window of the matches in the order asked for, in reading order.
@@ -356,11 +360,12 @@ impl Snapshot {
 
     /// Where `entity_ref` would sit among the references: after it (`after`) or before it.
     fn ref_position(&self, entity_ref: &str, after: bool) -> usize {
-        self.refs.partition_point(|r| match r.as_bytes().cmp(entity_ref.as_bytes()) {
-            Ordering::Less => true,
-            Ordering::Equal => after,
-            Ordering::Greater => false,
-        })
+        self.refs
+            .partition_point(|r| match r.as_bytes().cmp(entity_ref.as_bytes()) {
+                Ordering::Less => true,
+                Ordering::Equal => after,
+                Ordering::Greater => false,
+            })
     }
 
     /// A single sort key: the entities with a value along the key's column, then those without
@@ -488,7 +493,9 @@ impl Snapshot {
                 Box::new(items.iter())
             };
         for (id, values) in in_reading_order.filter(after) {
-            if !reader.offer(*id, || values.iter().map(|v| v.map(str::to_string)).collect()) {
+            if !reader.offer(*id, || {
+                values.iter().map(|v| v.map(str::to_string)).collect()
+            }) {
                 break;
             }
         }
@@ -498,7 +505,9 @@ impl Snapshot {
     pub(crate) fn materialize(&self, refs: &[String], fields: &Fields) -> Vec<Value> {
         refs.iter()
             .filter_map(|r| {
-                let at = self.refs.binary_search_by(|x| x.as_bytes().cmp(r.as_bytes()));
+                let at = self
+                    .refs
+                    .binary_search_by(|x| x.as_bytes().cmp(r.as_bytes()));
                 at.ok().map(|i| fields.apply(self.entities[i].clone()))
             })
             .collect()

@@ -46,7 +46,9 @@ fn generated_catalog(n: usize) -> Vec<Value> {
         json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "team-a"}, "spec": {"type": "team", "children": []}}),
         json!({"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "team-b"}, "spec": {"type": "team", "children": []}}),
     ];
-    let words = ["alpha", "Beta", "gamma", "delta", "shop", "Shopping", "ledger"];
+    let words = [
+        "alpha", "Beta", "gamma", "delta", "shop", "Shopping", "ledger",
+    ];
     let lifecycles = ["production", "experimental", "Production", "deprecated"];
     let tags = ["java", "python", "web", "finance", "Go"];
     for i in 0..n {
@@ -61,10 +63,7 @@ fn generated_catalog(n: usize) -> Vec<Value> {
             let chosen: Vec<&str> = (0..tag_count).map(|_| dice.pick(&tags)).collect();
             let mut unique = chosen.clone();
             unique.dedup();
-            metadata["tags"] = json!(unique
-                .iter()
-                .map(|t| t.to_lowercase())
-                .collect::<Vec<_>>());
+            metadata["tags"] = json!(unique.iter().map(|t| t.to_lowercase()).collect::<Vec<_>>());
         }
         let mut spec = json!({"type": dice.pick(&["service", "website", "openapi"]),
             "lifecycle": dice.pick(&lifecycles), "owner": dice.pick(&["team-a", "team-b", "group:default/nobody"])});
@@ -206,7 +205,10 @@ async fn the_in_memory_copy_is_never_outdated() {
         };
         let by_name = request(&["kind=component"], &["metadata.name,asc"], None, "500");
         let before = names(reader.query_entities(&by_name).await.unwrap());
-        for (i, writer) in [&reader, &replica, &reader, &replica].into_iter().enumerate() {
+        for (i, writer) in [&reader, &replica, &reader, &replica]
+            .into_iter()
+            .enumerate()
+        {
             let name = format!("aaa-new-{i}");
             add(
                 writer,
@@ -227,6 +229,10 @@ async fn the_in_memory_copy_is_never_outdated() {
             .await
             .unwrap();
         let now = names(reader.query_entities(&by_name).await.unwrap());
-        assert!(!now.contains(&"aaa-new-0".to_string()), "{:?}", db.backend());
+        assert!(
+            !now.contains(&"aaa-new-0".to_string()),
+            "{:?}",
+            db.backend()
+        );
     }
 }
