@@ -438,7 +438,15 @@ fn start_portico(
             catalog.display()
         ),
     )?;
-    let mut child = Command::new(portico)
+    let mut command = Command::new(portico);
+    // PORTICO_* variables are configuration overrides for serve; the test scripts' own
+    // (PORTICO_MCP_NODE, …) are not meant for it.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PORTICO_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .args(["serve", "--config"])
         .arg(&config)
         .arg("--data-dir")

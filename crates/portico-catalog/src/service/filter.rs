@@ -179,11 +179,20 @@ impl Fields {
     /// key, it is joined with the next segment and tried again.
     pub fn apply(&self, entity: Value) -> Value {
         if self.is_all() {
-            return entity;
+            entity
+        } else {
+            self.project(&entity)
+        }
+    }
+
+    /// [`Fields::apply`] on a borrowed entity: copies only the chosen paths.
+    pub fn project(&self, entity: &Value) -> Value {
+        if self.is_all() {
+            return entity.clone();
         }
         let mut out = Value::Object(Map::new());
         for path in &self.paths {
-            if let Some((segments, value)) = resolve(&entity, path) {
+            if let Some((segments, value)) = resolve(entity, path) {
                 set_path(&mut out, &segments, value.clone());
             }
         }
@@ -191,25 +200,25 @@ impl Fields {
     }
 }
 
-/// Walks `path` into `value`: the segments actually used (dotted keys joined) and the value found.
-fn resolve<'a>(value: &'a Value, path: &str) -> Option<(Vec<String>, &'a Value)> {
-    let parts: Vec<&str> = path.split('.').collect();
+/// Walks `path` into `value`: the segments actually used (dotted keys joined, as slices of
+/// `path`) and the value found.
+fn resolve<'a, 'p>(value: &'a Value, path: &'p str) -> Option<(Vec<&'p str>, &'a Value)> {
     let mut segments = Vec::new();
     let mut current = value;
-    let mut pending = String::new();
-    for (i, part) in parts.iter().enumerate() {
-        let candidate = if pending.is_empty() {
-            (*part).to_string()
-        } else {
-            format!("{pending}.{part}")
-        };
-        match child(current, &candidate) {
+    // A segment that is not a key is joined with the next one: the candidate runs from the
+    // start of the first unused part to the end of the current one.
+    let (mut start, mut pos) = (0, 0);
+    for part in path.split('.') {
+        let end = pos + part.len();
+        let candidate = &path[start..end];
+        pos = end + 1;
+        match child(current, candidate) {
             Some(next) => {
                 current = next;
                 segments.push(candidate);
-                pending.clear();
+                start = pos;
             }
-            None if i + 1 < parts.len() => pending = candidate,
+            None if pos <= path.len() => {}
             None => return None,
         }
     }
@@ -226,7 +235,7 @@ fn child<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 /// Sets `segments` in `out`, making objects (or arrays, for index segments) on the way.
-fn set_path(out: &mut Value, segments: &[String], value: Value) {
+fn set_path(out: &mut Value, segments: &[&str], value: Value) {
     let Some((first, rest)) = segments.split_first() else {
         *out = value;
         return;
@@ -244,7 +253,7 @@ fn set_path(out: &mut Value, segments: &[String], value: Value) {
                 Some(next) if next.parse::<usize>().is_ok() => Value::Array(Vec::new()),
                 _ => Value::Object(Map::new()),
             };
-            map.entry(first.clone()).or_insert(fresh)
+            map.entry((*first).to_string()).or_insert(fresh)
         }
         // Another path already put a scalar here; a deeper path cannot go through it.
         _ => return,

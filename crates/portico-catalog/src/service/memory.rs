@@ -508,7 +508,7 @@ impl Snapshot {
                 let at = self
                     .refs
                     .binary_search_by(|x| x.as_bytes().cmp(r.as_bytes()));
-                at.ok().map(|i| fields.apply(self.entities[i].clone()))
+                at.ok().map(|i| fields.project(&self.entities[i]))
             })
             .collect()
     }
@@ -540,6 +540,9 @@ impl<'a> Reader<'a> {
         reverse: bool,
         values: impl Fn(u32) -> Vec<Option<String>>,
     ) {
+        if self.room == Some(0) {
+            return;
+        }
         let ids: Box<dyn Iterator<Item = u32>> = if reverse {
             Box::new(ids.rev())
         } else {
