@@ -308,9 +308,8 @@ impl Catalog {
                 let mut conn = self.store.pool().acquire().await?;
                 let dialect = Dialect::of(self.store.backend());
                 let source = Source::plan(&mut conn, dialect, &req.filter).await?;
-                let rows =
-                    fetch_page(&mut conn, dialect, &source, None, &req.order, &window, None)
-                        .await?;
+                let rows = fetch_page(&mut conn, dialect, &source, None, &req.order, &window, None)
+                    .await?;
                 let (refs, more) = page(rows);
                 (materialize(&mut conn, &refs, &req.fields).await?, more)
             }
@@ -367,7 +366,10 @@ impl Catalog {
                 let items = snapshot.materialize(&refs, &req.fields);
                 (total, (rows, more, items))
             }
-            None => self.query_in_database(&query, &window, limit, total, &req.fields).await?,
+            None => {
+                self.query_in_database(&query, &window, limit, total, &req.fields)
+                    .await?
+            }
         };
         // Going forward, there is a next page when the extra row came back, and a previous one
         // when this page starts after something. Going backward, the other way round.

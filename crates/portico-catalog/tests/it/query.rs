@@ -5,10 +5,10 @@
 //! missing values last, full-text search, facets, and the errors bad input gets.
 
 use portico_catalog::service::filter::{EntityFilter, Fields};
+use portico_catalog::service::memory::QueryIndex;
 use portico_catalog::service::query::{
     EntitiesRequest, OrderField, QueryPage, QueryRequest, SortOrder,
 };
-use portico_catalog::service::memory::QueryIndex;
 use portico_catalog::service::{Catalog, CatalogError, CatalogOptions};
 use portico_store::sqlx;
 use portico_store::testing::{TestDatabase, stores};
