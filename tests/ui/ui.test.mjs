@@ -139,6 +139,9 @@ test('signs in as guest from the keyboard', async () => {
   // A reload stays signed in (the token is renewed through the session cookie).
   await page.reload();
   await page.getByRole('heading', { name: 'New conversation' }).waitFor();
+  // The chat says which model answers (here the scripted one, as the OpenAI-compatible provider).
+  await page.locator('#model code').waitFor();
+  assert.match(await page.locator('#model').textContent(), /^Model: openai:scripted/);
   await screenshot('chat-empty');
 });
 

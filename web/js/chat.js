@@ -17,6 +17,7 @@ export function chatView(main) {
   const newButton = h('button', { type: 'button', class: 'primary', id: 'new-conversation', onclick: () => select(null) }, 'New conversation');
   const heading = h('h1', { id: 'chat-title' }, 'New conversation');
   const serversButton = h('button', { type: 'button', id: 'open-servers', onclick: () => openServersDialog(serversButton, () => refreshTitles()) }, 'MCP Servers');
+  const model = h('p', { class: 'model-line', id: 'model' });
   const messages = h('ol', { class: 'messages', 'aria-labelledby': 'chat-title' });
   const input = h('textarea', { id: 'question', name: 'question', rows: 2, required: true, placeholder: 'Ask about your catalog…' });
   const send = h('button', { type: 'submit', class: 'primary', id: 'send' }, 'Send');
@@ -39,9 +40,27 @@ export function chatView(main) {
         list),
       h('section', { class: 'chat' },
         h('div', { class: 'chat-head' }, heading, serversButton),
+        model,
         messages,
         form)));
   document.title = 'Chat · Portico';
+
+  // Which model answers (the embedded one, a remote one), or how to set one up.
+  async function showModel() {
+    try {
+      const answer = await api('/api/assistant/model');
+      if (answer.model) {
+        replace(model, 'Model: ', h('code', {}, answer.model));
+        model.classList.remove('notice');
+      } else {
+        replace(model, answer.hint ?? 'No model is configured.');
+        model.classList.add('notice');
+      }
+    } catch {
+      model.hidden = true;
+    }
+  }
+  showModel();
 
   async function refreshTitles() {
     try {

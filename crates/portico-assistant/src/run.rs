@@ -137,6 +137,11 @@ fn summarize(text: &str) -> String {
 }
 
 impl Runner {
+    /// The model's short name (`embedded:…`, `openai:…`), or `None` when no model is set up.
+    pub fn model_name(&self) -> Option<String> {
+        self.inner.model.as_ref().map(|m| m.name())
+    }
+
     /// A runner over its parts.
     pub fn new(parts: RunnerParts) -> Self {
         let policy = Policy::new(parts.store.clone(), parts.config.tool_approval);

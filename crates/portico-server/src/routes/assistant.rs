@@ -25,6 +25,7 @@ use crate::error::ApiError;
 /// Routes under `/api/assistant`.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/model", get(model))
         .route("/servers", get(servers))
         .route(
             "/servers/{*path}",
@@ -62,6 +63,15 @@ impl From<AssistantError> for ApiError {
             }
         }
     }
+}
+
+/// Which model answers: `{model}` with its short name, or `{model: null, hint}` saying how to
+/// set one up.
+async fn model(State(state): State<AppState>, _principal: Principal) -> Json<Value> {
+    Json(match state.assistant.runs.model_name() {
+        Some(name) => json!({"model": name}),
+        None => json!({"model": null, "hint": portico_assistant::run::NO_MODEL}),
+    })
 }
 
 async fn servers(

@@ -670,6 +670,22 @@ async fn without_a_model_the_assistant_says_how_to_configure_one() {
     let (store, _db) = portico_store::testing::stores().await.remove(0);
     let server = serve(store, "", ENTITIES).await;
     let alice = token(&server, "user:default/alice").await;
+    let (status, model) = call(
+        &server,
+        &alice,
+        reqwest::Method::GET,
+        "/api/assistant/model",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(model["model"], Value::Null);
+    assert!(
+        model["hint"]
+            .as_str()
+            .unwrap()
+            .contains("portico model install")
+    );
     let (_, run) = ask(&server, &alice, "Hello?").await;
     let all = events(&server, &alice, &run, None, |_| false).await;
     assert_eq!(
