@@ -4,15 +4,17 @@
 //!
 //! A copy is current while the database's catalog generation (moved on by every entity write, in
 //! the same transaction) equals the one it was loaded at; each query checks that with one read.
-//! A stale copy is rebuilt in the background while the SQL engine answers, so nothing is ever
-//! served from an outdated copy, and ingestion bursts cost one rebuild per quiet moment rather
-//! than one per query. Semantics are those of the SQL engine in [`super::query`]: values compare
-//! by bytes, an entity sorts at its smallest value of a key, entities without one come last in
-//! both directions, the reference breaks ties in the direction of the first key.
+//! A stale copy is rebuilt in the background, once writes pause, while the SQL engine answers, so
+//! nothing is ever served from an outdated copy, and ingestion bursts cost one rebuild per quiet
+//! moment rather than one per query. Semantics are those of the SQL engine in [`super::query`]:
+//! values compare by bytes, an entity sorts at its smallest value of a key, entities without one
+//! come last in both directions, the reference breaks ties in the direction of the first key.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use portico_store::Store;
 use portico_store::sqlx::{self, AnyConnection, Row};
@@ -43,7 +45,15 @@ pub enum QueryIndex {
 pub(crate) struct MemoryIndex {
     current: RwLock<Option<Arc<Snapshot>>>,
     rebuilding: tokio::sync::Mutex<()>,
+    /// A background rebuild is waiting or running.
+    scheduled: AtomicBool,
 }
+
+/// A background rebuild waits until the catalog has not changed for this long…
+const QUIET: Duration = Duration::from_millis(250);
+/// …but no longer than this, so a catalog that never stops changing is still served from
+/// memory between rebuilds.
+const MOST_WAIT: Duration = Duration::from_secs(10);
 
 impl MemoryIndex {
     /// The copy to answer from, when it is current; `None` means ask the database. A stale copy
@@ -63,15 +73,31 @@ impl MemoryIndex {
         if mode == QueryIndex::MemoryOnly {
             return self.rebuild(store).await.map(Some);
         }
-        if self.rebuilding.try_lock().is_ok() {
+        if !self.scheduled.swap(true, AtomicOrdering::AcqRel) {
             let (index, store) = (Arc::clone(self), store.clone());
             tokio::spawn(async move {
-                if let Err(error) = index.rebuild(&store).await {
+                if let Err(error) = index.rebuild_when_quiet(&store, generation).await {
                     tracing::warn!(%error, "the in-memory catalog index could not be rebuilt");
                 }
+                index.scheduled.store(false, AtomicOrdering::Release);
             });
         }
         Ok(None)
+    }
+
+    /// Rebuilds once writes pause: a refresh writing thousands of entities costs one rebuild at
+    /// its end rather than one per query that came in meanwhile.
+    async fn rebuild_when_quiet(&self, store: &Store, mut seen: i64) -> Result<(), CatalogError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(QUIET).await;
+            let now = read_generation(&mut *store.pool().acquire().await?).await?;
+            if now == seen || started.elapsed() >= MOST_WAIT {
+                break;
+            }
+            seen = now;
+        }
+        self.rebuild(store).await.map(|_| ())
     }
 
     fn snapshot(&self) -> Option<Arc<Snapshot>> {

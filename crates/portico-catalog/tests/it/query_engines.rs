@@ -216,12 +216,13 @@ async fn the_in_memory_copy_is_never_outdated() {
                     "metadata": {"name": name}, "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}})],
             )
             .await;
-            // Straight after the write, and again once a rebuild had time to finish.
+            // Straight after the write (the database answers), and again once the background
+            // rebuild (after a quarter second without writes) had time to finish.
             for _ in 0..2 {
                 let now = names(reader.query_entities(&by_name).await.unwrap());
                 assert_eq!(now.len(), before.len() + i + 1, "{:?}", db.backend());
                 assert!(now.contains(&name), "{:?}: {name} missing", db.backend());
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(600)).await;
             }
         }
         replica
