@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Transaction};
@@ -56,18 +57,23 @@ pub struct Store {
     /// SQLite admits one writer at a time and cannot wait for a lock it must upgrade mid-
     /// transaction, so Portico queues its SQLite writers here instead of failing them.
     writer: Arc<Mutex<()>>,
+    /// Write transactions this process committed (see [`Store::local_commits`]).
+    commits: Arc<AtomicU64>,
 }
 
 /// A write transaction; on SQLite it also holds the writer slot until it ends.
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
     _slot: Option<OwnedMutexGuard<()>>,
+    commits: Arc<AtomicU64>,
 }
 
 impl WriteTx {
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.tx.commit().await?;
+        self.commits.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 }
 
@@ -119,6 +125,7 @@ impl Store {
             pool,
             backend,
             writer: Arc::new(Mutex::new(())),
+            commits: Arc::default(),
         })
     }
 
@@ -142,7 +149,16 @@ impl Store {
         Ok(WriteTx {
             tx: self.pool.begin().await?,
             _slot: slot,
+            commits: Arc::clone(&self.commits),
         })
+    }
+
+    /// How many write transactions this process has committed through [`Store::begin_write`];
+    /// moves on (after the commit) with every one. On SQLite, where one process owns the
+    /// database, an unchanged count means nothing was written since it was last read, which
+    /// spares a query to find out.
+    pub fn local_commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
     }
 
     /// Refreshes the query planner's statistics after bulk changes. SQLite gathers none on its
