@@ -156,6 +156,36 @@ pub fn output_grammar(
         .map_err(|e| LlamaError::Grammar(format!("the tools' schemas cannot be converted: {e}")))
 }
 
+/// llama.cpp's own grammar parser, with a model's vocabulary: tells whether a grammar is accepted
+/// exactly as the provider will hand it to the sampler.
+pub struct GrammarCheck {
+    model: llama_cpp_2::model::LlamaModel,
+}
+
+impl std::fmt::Debug for GrammarCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrammarCheck").finish_non_exhaustive()
+    }
+}
+
+impl GrammarCheck {
+    /// Loads the vocabulary (only) of the GGUF model at `path`.
+    pub fn load(path: &std::path::Path) -> Result<Self, LlamaError> {
+        let backend = crate::provider::backend()?;
+        let params = llama_cpp_2::model::params::LlamaModelParams::default().with_vocab_only(true);
+        let model = llama_cpp_2::model::LlamaModel::load_from_file(backend, path, &params)
+            .map_err(|e| LlamaError::Load(format!("{}: {e}", path.display())))?;
+        Ok(Self { model })
+    }
+
+    /// Ok when llama.cpp parses `grammar` (root rule [`ROOT`]) into a sampler.
+    pub fn check(&self, grammar: &str) -> Result<(), LlamaError> {
+        llama_cpp_2::sampling::LlamaSampler::grammar(&self.model, grammar, ROOT)
+            .map(drop)
+            .map_err(|e| LlamaError::Grammar(format!("llama.cpp refuses the grammar: {e}")))
+    }
+}
+
 /// `parameters` ready to sit inside the union: its definitions moved into `defs` under `prefix`,
 /// references rewritten; "any object" when llama.cpp cannot convert it on its own.
 fn embeddable(parameters: &Value, prefix: &str, defs: &mut Map<String, Value>) -> Value {
@@ -169,6 +199,7 @@ fn embeddable(parameters: &Value, prefix: &str, defs: &mut Map<String, Value>) -
     // Alone, with its own definitions, it must convert; otherwise it would break the union.
     let mut alone = parameters.clone();
     strip_meta(&mut alone);
+    cap_strings(&mut alone);
     if llama_cpp_2::json_schema_to_grammar(&alone.to_string()).is_err() {
         tracing::warn!(
             "a tool's input schema cannot be turned into a grammar; any JSON object is accepted"
@@ -190,6 +221,29 @@ fn embeddable(parameters: &Value, prefix: &str, defs: &mut Map<String, Value>) -
         defs.insert(format!("{prefix}{name}"), def);
     }
     body
+}
+
+/// Longest string argument the model may write where the schema sets no bound: a small model
+/// sometimes repeats itself inside a string until its token budget runs out, and a call that
+/// long is never the one asked for.
+pub const MAX_STRING_CHARS: u64 = 400;
+
+/// Gives every string schema without a bound of its own (`maxLength`, `enum`, `const`,
+/// `pattern`, `format`) a `maxLength` of [`MAX_STRING_CHARS`].
+fn cap_strings(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let bounded = ["maxLength", "enum", "const", "pattern", "format"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+            if map.get("type").and_then(Value::as_str) == Some("string") && !bounded {
+                map.insert("maxLength".into(), MAX_STRING_CHARS.into());
+            }
+            map.values_mut().for_each(cap_strings);
+        }
+        Value::Array(items) => items.iter_mut().for_each(cap_strings),
+        _ => {}
+    }
 }
 
 /// Drops keywords that say what the schema is rather than what it allows.
@@ -318,6 +372,19 @@ mod tests {
             parameters: &recursive,
         }];
         output_grammar(&tools, ToolFieldOrder::ArgumentsFirst, true).unwrap();
+    }
+
+    #[test]
+    fn unbounded_strings_get_a_length_cap() {
+        let mut schema = json!({"type": "object", "properties": {
+            "q": {"type": "string"},
+            "state": {"type": "string", "enum": ["open"]},
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 5}},
+        }});
+        cap_strings(&mut schema);
+        assert_eq!(schema["properties"]["q"]["maxLength"], MAX_STRING_CHARS);
+        assert!(schema["properties"]["state"].get("maxLength").is_none());
+        assert_eq!(schema["properties"]["tags"]["items"]["maxLength"], 5);
     }
 
     #[test]

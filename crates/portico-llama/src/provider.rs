@@ -40,6 +40,9 @@ const CONTEXT_TOKENS: u32 = 8192;
 const BATCH_TOKENS: usize = 512;
 /// A tool result longer than this (in characters) is cut in the prompt.
 const TOOL_RESULT_CHARS: usize = 6000;
+/// Most tokens of a tool call: a small model sometimes keeps adding keys to a free-form object
+/// argument, and a call that long is never the one asked for.
+const CALL_TOKENS: u64 = 256;
 
 /// How the embedded model runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +134,7 @@ impl std::fmt::Debug for EmbeddedProvider {
 }
 
 /// The process's llama.cpp backend (it may be initialised once only).
-fn backend() -> Result<&'static LlamaBackend, LlamaError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, LlamaError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
@@ -302,11 +305,15 @@ impl Session<'_> {
             .rev()
             .find(|m| m.role == Role::User)
             .map_or("", |m| m.content.as_str());
-        let choices: Vec<&ToolDef> = if after_tool {
-            Vec::new()
+        let (choices, relevant) = if after_tool {
+            (Vec::new(), false)
         } else {
             rank(question, &request.tools, self.settings.rank_top_k)
         };
+        // A small model offered "answer" beside tools that fit the question too often answers
+        // with a tool's name: when the retriever finds tools sharing words with the question, the
+        // model must call one of them; when it finds none, it may answer.
+        let allow_answer = self.settings.allow_answer && !relevant;
         let order = self.settings.field_order;
         let grammar_text = grammar::output_grammar(
             &choices
@@ -317,7 +324,7 @@ impl Session<'_> {
                 })
                 .collect::<Vec<_>>(),
             order,
-            self.settings.allow_answer,
+            allow_answer,
         )?;
 
         let budget = self.n_ctx.saturating_sub(self.settings.max_tokens as usize);
@@ -348,6 +355,11 @@ impl Session<'_> {
             {
                 finish = FinishReason::Length;
                 break;
+            }
+            if generated >= CALL_TOKENS && !is_answer(&bytes) {
+                return Err(LlamaError::Output(format!(
+                    "the embedded model's tool call ran past {CALL_TOKENS} tokens"
+                )));
             }
             // `sample` also accepts the token into the grammar.
             let token = sampler.sample(&self.ctx, -1);
@@ -501,12 +513,10 @@ impl Session<'_> {
     }
 }
 
-/// The top `k` of `tools` for `question` by the lexical retriever, best first; all of them when
-/// `k` is 0 or covers them all, or when no tool shares a word with the question.
-pub fn rank<'t>(question: &str, tools: &'t [ToolDef], k: usize) -> Vec<&'t ToolDef> {
-    if k == 0 || k >= tools.len() {
-        return tools.iter().collect();
-    }
+/// The top `k` of `tools` for `question` by the lexical retriever, best first (all of them when
+/// `k` is 0 or covers them all, or when no tool shares a word with the question), and whether any
+/// tool shares a word with the question.
+pub fn rank<'t>(question: &str, tools: &'t [ToolDef], k: usize) -> (Vec<&'t ToolDef>, bool) {
     let docs: Vec<ToolDoc<'_>> = tools
         .iter()
         .map(|t| ToolDoc {
@@ -515,50 +525,102 @@ pub fn rank<'t>(question: &str, tools: &'t [ToolDef], k: usize) -> Vec<&'t ToolD
             server: "",
         })
         .collect();
-    let scores = retrieval::scores(question, &docs);
-    if scores.iter().all(|s| *s <= 0.0) {
-        return tools.iter().collect();
+    let relevant = retrieval::scores(question, &docs).iter().any(|s| *s > 0.0);
+    if k == 0 || k >= tools.len() || !relevant {
+        return (tools.iter().collect(), relevant);
     }
-    retrieval::select(question, &docs, k)
+    let top = retrieval::select(question, &docs, k)
         .into_iter()
         .map(|i| &tools[i])
-        .collect()
+        .collect();
+    (top, true)
 }
 
-/// The system message: the caller's, then every tool and how to reply.
+/// The system message: the caller's, then every tool (one line each: name, description,
+/// arguments) and how to reply.
+///
+/// One short line per tool rather than its JSON Schema: the grammar already holds the model to
+/// each schema, and a compact list is a third of the tokens, so the first turn (which reads the
+/// whole list) is faster and a small model reads the names and descriptions it chooses by.
 pub fn system_prompt(system: &str, tools: &[ToolDef], order: ToolFieldOrder) -> String {
     let mut out = String::from(system);
     if tools.is_empty() {
         out.push_str("\n\nReply with one JSON object: {\"answer\": <your answer as text>}.");
         return out;
     }
-    out.push_str(
-        "\n\n# Tools\n\nYou may call one of these tools to help with the user's question. \
-         Their signatures are within <tools></tools> XML tags:\n<tools>\n",
-    );
+    out.push_str("\n\n# Tools\n\nYou can call these tools:\n");
     for tool in tools {
-        let line = json!({
-            "name": tool.name,
-            "description": tool.description,
-            "parameters": tool.parameters,
-        });
-        out.push_str(&line.to_string());
+        out.push_str("- ");
+        out.push_str(&tool.name);
+        out.push_str(": ");
+        out.push_str(one_line(&tool.description).trim_end_matches('.'));
+        out.push('.');
+        let arguments = arguments_line(&tool.parameters);
+        if !arguments.is_empty() {
+            out.push_str(" Arguments: ");
+            out.push_str(&arguments);
+            out.push('.');
+        }
         out.push('\n');
     }
-    out.push_str("</tools>\n\nReply with one JSON object: ");
+    out.push_str("\nTo call a tool, reply with one JSON object: ");
     out.push_str(match order {
         ToolFieldOrder::ArgumentsFirst => {
-            "{\"arguments\": <the arguments, following the tool's parameters>, \"tool\": <the tool's name>}"
+            "{\"arguments\": {<argument>: <value>, ...}, \"tool\": <the tool's name>}"
         }
         ToolFieldOrder::ToolFirst => {
-            "{\"tool\": <the tool's name>, \"arguments\": <the arguments, following the tool's parameters>}"
+            "{\"tool\": <the tool's name>, \"arguments\": {<argument>: <value>, ...}}"
         }
     });
     out.push_str(
-        " to call a tool, or {\"answer\": <your answer as text>} to answer without a tool. \
-         After a tool's result, answer.",
+        ". Choose the tool whose description matches what the user asks for (to create, \
+         search, list, read or write). To answer without a tool, reply {\"answer\": <your \
+         answer as text>}. After a tool's result, answer.",
     );
     out
+}
+
+/// `text` with its whitespace runs (newlines included) made single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A tool's arguments as `name (type, required): description; ...`, from its JSON Schema.
+fn arguments_line(parameters: &Value) -> String {
+    let Some(properties) = parameters.get("properties").and_then(Value::as_object) else {
+        return String::new();
+    };
+    let required: Vec<&str> = parameters
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    properties
+        .iter()
+        .map(|(name, schema)| {
+            let mut facts: Vec<String> = Vec::new();
+            if let Some(t) = schema.get("type").and_then(Value::as_str) {
+                facts.push(t.to_string());
+            }
+            if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+                let options: Vec<String> = options.iter().map(Value::to_string).collect();
+                facts.push(format!("one of {}", options.join(", ")));
+            }
+            if required.contains(&name.as_str()) {
+                facts.push("required".into());
+            }
+            let mut line = name.clone();
+            if !facts.is_empty() {
+                line.push_str(&format!(" ({})", facts.join(", ")));
+            }
+            if let Some(d) = schema.get("description").and_then(Value::as_str) {
+                line.push_str(": ");
+                line.push_str(one_line(d).trim_end_matches('.'));
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn chat_message(role: &str, content: &str) -> Result<LlamaChatMessage, LlamaError> {
@@ -600,6 +662,14 @@ fn render(message: &Message, order: ToolFieldOrder) -> Result<LlamaChatMessage, 
             )
         }
     }
+}
+
+/// Whether the output so far is an answer rather than a tool call.
+fn is_answer(bytes: &[u8]) -> bool {
+    let text = valid_prefix(bytes);
+    text.trim_start()
+        .strip_prefix('{')
+        .is_some_and(|rest| rest.trim_start().starts_with("\"answer\""))
 }
 
 /// The longest prefix of `bytes` that is whole UTF-8 (a token may end inside a character).

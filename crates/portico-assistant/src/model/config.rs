@@ -87,11 +87,11 @@ impl<'de> Deserialize<'de> for ProviderKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ToolFieldOrder {
-    /// `{"arguments": …, "tool": …}`: the model reads the question into arguments before it
-    /// names the tool (small models choose better this way).
-    #[default]
+    /// `{"arguments": …, "tool": …}`: the model writes arguments before it names the tool.
     ArgumentsFirst,
-    /// `{"tool": …, "arguments": …}`.
+    /// `{"tool": …, "arguments": …}`: the model names the tool, then writes arguments under that
+    /// tool's schema (measured best by `bench/model`).
+    #[default]
     ToolFirst,
 }
 
@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(c.provider, ProviderKind::Auto);
         assert_eq!(
             (c.tool_field_order, c.rank_top_k),
-            (ToolFieldOrder::ArgumentsFirst, 3)
+            (ToolFieldOrder::ToolFirst, 3)
         );
         assert_eq!(parse(json!({})).unwrap(), c);
         assert!(provider_from_config(&c).unwrap().is_none());
@@ -405,10 +405,10 @@ mod tests {
         }
         let c = parse(
             json!({"provider": "embedded", "path": "/m.gguf", "threads": 2,
-            "toolFieldOrder": "tool-first", "rankTopK": 0}),
+            "toolFieldOrder": "arguments-first", "rankTopK": 0}),
         )
         .unwrap();
-        assert_eq!(c.tool_field_order, ToolFieldOrder::ToolFirst);
+        assert_eq!(c.tool_field_order, ToolFieldOrder::ArgumentsFirst);
         let e = parse(json!({"toolFieldOrder": "tool"})).unwrap_err();
         assert!(e.contains("arguments-first"), "{e}");
     }
