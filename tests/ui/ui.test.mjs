@@ -219,6 +219,26 @@ test('Deny keeps the tool from running', async () => {
   await screenshot('approval-denied');
 });
 
+test('a conversation opened again shows its tool cards, approvals and answers from the stored events', async () => {
+  const title = await page.locator('#chat-title').textContent();
+  await page.reload();
+  await page.getByRole('heading', { name: 'New conversation' }).waitFor();
+  await page.getByRole('button', { name: title }).click();
+  const runs = page.locator('li.run');
+  await runs.nth(2).locator('.answer', { hasText: 'You denied it' }).waitFor();
+  assert.equal(await runs.count(), 3);
+  assert.equal(await page.locator('.message.user').count(), 3);
+  const slow = runs.nth(0).locator('.card.tool');
+  assert.equal(await slow.getAttribute('data-state'), 'finished');
+  assert.equal(await slow.locator('.tool-name').textContent(), 'trigger-long-running-operation');
+  assert.match(await runs.nth(0).locator('.answer').textContent(), /three steps/);
+  assert.equal(await runs.nth(1).locator('.card.approval').getAttribute('data-state'), 'approved');
+  assert.equal(await runs.nth(1).locator('.card.tool[data-tool="catalog_register_entity"]').count(), 1);
+  assert.equal(await runs.nth(2).locator('.card.approval').getAttribute('data-state'), 'denied');
+  assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0, 'answered questions are not asked again');
+  await screenshot('conversation-reopened');
+});
+
 test('a server behind the OIDC provider shows Connect, and the run resumes after the popup', async () => {
   await page.getByRole('button', { name: 'MCP Servers' }).click();
   const dialog = page.getByRole('dialog', { name: 'MCP Servers' });

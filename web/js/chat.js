@@ -12,6 +12,7 @@ export function chatView(main) {
     conversations: [],
     running: null, // {runId, abort}
     titles: new Map(),
+    shown: 0, // which select() is current, so an older one stops adding to the page
   };
   const list = h('ul', { class: 'conversation-list' });
   const newButton = h('button', { type: 'button', class: 'primary', id: 'new-conversation', onclick: () => select(null) }, 'New conversation');
@@ -100,17 +101,60 @@ export function chatView(main) {
       input.focus();
       return;
     }
+    const shown = ++state.shown;
     try {
       const body = await api(`/api/assistant/conversations/${encodeURIComponent(conversation.id)}`);
-      for (const m of body.messages ?? []) {
-        if ((m.role === 'user' || m.role === 'assistant') && m.content) {
-          messages.append(messageItem(m.role, m.content));
+      const questions = (body.messages ?? []).filter((m) => m.role === 'user' && m.content);
+      const runs = body.runs ?? [];
+      if (runs.length === questions.length) {
+        // Each question started one run: its stored events show the tool calls and the answer
+        // again, and a run still going (after a reload, say) is followed live.
+        for (const [i, question] of questions.entries()) {
+          if (shown !== state.shown) return;
+          messages.append(messageItem('user', question.content));
+          const run = runs[i];
+          if (run.status === 'running' || run.status === 'waiting') {
+            resume(run.id);
+          } else {
+            await replay(run.id, shown);
+          }
+        }
+      } else {
+        for (const m of body.messages ?? []) {
+          if ((m.role === 'user' || m.role === 'assistant') && m.content) {
+            messages.append(messageItem(m.role, m.content));
+          }
         }
       }
     } catch (e) {
       messages.append(h('li', { class: 'error' }, `Cannot load the conversation: ${e.message}`));
     }
-    input.focus();
+    if (shown === state.shown) input.focus();
+  }
+
+  /** Shows a finished run from its stored events. */
+  async function replay(runId, shown) {
+    await refreshTitles();
+    const view = new RunView(runId, titleOf, { replay: true });
+    messages.append(view.el);
+    for await (const event of runEvents(runId)) {
+      if (shown !== state.shown) return;
+      view.apply(event);
+    }
+    view.finish();
+  }
+
+  /** Follows a run that is still going, as if it had just been asked. */
+  async function resume(runId) {
+    busy(true);
+    try {
+      await follow(runId);
+    } catch (e) {
+      messages.append(h('li', { class: 'message error', role: 'alert' }, e.message));
+    } finally {
+      state.running = null;
+      busy(false);
+    }
   }
 
   function messageItem(role, text) {
@@ -182,10 +226,12 @@ export function chatView(main) {
 
 /** One run as it streams: its cards and its answer. */
 class RunView {
-  constructor(runId, titleOf) {
+  constructor(runId, titleOf, { replay = false } = {}) {
     this.runId = runId;
     this.titleOf = titleOf;
+    this.replay = replay; // shown again from stored events: no focus moves, nothing announced
     this.calls = new Map();
+    this.waiting = []; // approval and connect cards not yet answered
     this.cards = h('div', { class: 'cards' });
     this.status = h('p', { class: 'run-status' }, 'Thinking…');
     this.answer = h('div', { class: 'text answer', hidden: true });
@@ -195,6 +241,7 @@ class RunView {
   }
 
   apply({ type, data }) {
+    this.settle(type, data);
     switch (type) {
       case 'run.started':
         break;
@@ -206,12 +253,12 @@ class RunView {
       case 'auth.required':
         this.cards.append(this.connectCard(data));
         this.status.textContent = `Waiting for you to connect ${data.provider}…`;
-        announce(`${this.titleOf(data.server)} needs you to sign in to ${data.provider}`);
+        this.say(`${this.titleOf(data.server)} needs you to sign in to ${data.provider}`);
         break;
       case 'approval.required':
         this.cards.append(this.approvalCard(data));
         this.status.textContent = 'Waiting for your approval…';
-        announce(`Approval needed for ${data.tool}`);
+        this.say(`Approval needed for ${data.tool}`);
         break;
       case 'tool.started':
         this.toolStarted(data);
@@ -236,7 +283,7 @@ class RunView {
         this.status.textContent = '';
         this.status.hidden = true;
         this.el.dataset.state = 'completed';
-        announce('The answer is complete');
+        this.say('The answer is complete');
         break;
       case 'run.failed':
         this.status.hidden = false;
@@ -248,6 +295,28 @@ class RunView {
       default:
         break;
     }
+  }
+
+  /**
+   * Marks questions the run has moved past: an approval whose call started was approved, one
+   * the run answered past was denied; a sign-in the run went on after was completed. (Live, the
+   * click already said so; replayed, only the later events do.)
+   */
+  settle(type, data) {
+    if (type === 'approval.required' || type === 'auth.required') return;
+    const answered = ['message.delta', 'message.completed', 'run.completed', 'run.failed'].includes(type);
+    this.waiting = this.waiting.filter(({ card, settle }) => {
+      if (card.dataset.state !== 'waiting') return false;
+      if (card.classList.contains('approval')) {
+        if (type === 'tool.started' && data.callId === card.dataset.callId) return !settle(true);
+        return answered ? !settle(false) : true;
+      }
+      return type === 'run.failed' ? true : !settle(true);
+    });
+  }
+
+  say(text) {
+    if (!this.replay) announce(text);
   }
 
   finish() {
@@ -281,6 +350,15 @@ class RunView {
       h('h3', {}, `Sign-in needed for ${this.titleOf(server)}`),
       h('p', {}, `This server uses your ${provider} account. Connect it to let the assistant go on.`),
       button, message);
+    this.waiting.push({
+      card,
+      settle: () => {
+        card.dataset.state = 'connected';
+        message.textContent = `Connected to ${provider}.`;
+        button.hidden = true;
+        return true;
+      },
+    });
     return card;
   }
 
@@ -316,7 +394,16 @@ class RunView {
       h('p', { class: 'meta' }, 'Arguments:'),
       h('pre', { class: 'arguments', tabindex: 0 }, JSON.stringify(args ?? {}, null, 2)),
       actions, outcome);
-    window.setTimeout(() => approveButton.focus(), 0);
+    this.waiting.push({
+      card,
+      settle: (approved) => {
+        card.dataset.state = approved ? 'approved' : 'denied';
+        outcome.textContent = approved ? 'Approved.' : 'Denied: the tool was not run.';
+        actions.hidden = true;
+        return true;
+      },
+    });
+    if (!this.replay) window.setTimeout(() => approveButton.focus(), 0);
     return card;
   }
 
@@ -361,6 +448,6 @@ class RunView {
     replace(call.body, h('details', {},
       h('summary', {}, isError ? 'Error' : 'Result'),
       h('pre', { tabindex: 0 }, summary ?? '')));
-    announce(`${call.card.dataset.tool} ${isError ? 'failed' : 'finished'}`);
+    this.say(`${call.card.dataset.tool} ${isError ? 'failed' : 'finished'}`);
   }
 }

@@ -218,6 +218,31 @@ impl Runner {
         })
     }
 
+    /// `user`'s runs of one conversation, oldest first: one per question asked, so a client can
+    /// show each answer with its tool calls by replaying the run's events.
+    pub async fn of_conversation(
+        &self,
+        user: &str,
+        conversation_id: &str,
+    ) -> Result<Vec<RunInfo>, AssistantError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, status FROM assistant_runs WHERE conversation_id = $1 AND user_ref = $2 \
+             ORDER BY created_at, id",
+        )
+        .bind(conversation_id)
+        .bind(user)
+        .fetch_all(self.inner.store.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, status)| RunInfo {
+                id,
+                conversation_id: conversation_id.to_string(),
+                status,
+            })
+            .collect())
+    }
+
     /// The event log (for streaming a run's events).
     pub fn events(&self) -> &EventLog {
         &self.inner.events

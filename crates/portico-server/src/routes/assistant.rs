@@ -155,8 +155,13 @@ async fn conversation(
         .get(&principal.subject, &id)
         .await?;
     let messages = state.assistant.conversations.messages(&id).await?;
+    let runs = state
+        .assistant
+        .runs
+        .of_conversation(&principal.subject, &id)
+        .await?;
     Ok(Json(
-        json!({ "conversation": conversation, "messages": messages }),
+        json!({ "conversation": conversation, "messages": messages, "runs": runs }),
     ))
 }
 
