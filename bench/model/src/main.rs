@@ -31,8 +31,10 @@ struct Tool {
 #[derive(Deserialize)]
 struct Question {
     q: String,
-    tool: String,
+    /// The tool the question needs; none for a question to answer in text.
+    tool: Option<String>,
     /// Per argument, words its value must contain (case-insensitive).
+    #[serde(default)]
     args: serde_json::Map<String, Value>,
 }
 
@@ -45,14 +47,18 @@ fn main() -> anyhow::Result<()> {
             .cloned()
     };
     let threads: u32 = flag("--threads").map_or(Ok(2), |t| t.parse())?;
-    let order = match flag("--order").as_deref() {
-        None | Some("arguments-first") => ToolFieldOrder::ArgumentsFirst,
-        Some("tool-first") => ToolFieldOrder::ToolFirst,
-        Some(other) => bail!("--order must be arguments-first or tool-first, not {other}"),
-    };
+    let orders = flag("--order").unwrap_or_else(|| "tool-first,arguments-first".into());
+    let orders = orders
+        .split(',')
+        .map(|o| match o {
+            "arguments-first" => Ok(ToolFieldOrder::ArgumentsFirst),
+            "tool-first" => Ok(ToolFieldOrder::ToolFirst),
+            other => bail!("--order takes arguments-first and tool-first, not {other}"),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(path) = flag("--one") {
         let top_k: usize = flag("--top-k").context("--top-k")?.parse()?;
-        return one(PathBuf::from(path), top_k, threads, order);
+        return one(PathBuf::from(path), top_k, threads, orders[0]);
     }
     let data_dir = flag("--data-dir").map(PathBuf::from).unwrap_or_else(|| {
         std::env::var_os("PORTICO_DATA_DIR")
@@ -63,18 +69,35 @@ fn main() -> anyhow::Result<()> {
             })
     });
     let sizes = flag("--sizes").unwrap_or_else(|| "0.5b,1.5b".into());
+    let ranks =
+        flag("--ranks").unwrap_or_else(|| format!("{},0", ModelConfig::default().rank_top_k));
+    let ranks = ranks
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<usize>, _>>()
+        .context("--ranks takes numbers, 0 for all tools")?;
     let installed = portico_llama::installed(&data_dir);
     let tools: Vec<Tool> = serde_json::from_str(TOOLS)?;
     let questions: Vec<Question> = serde_json::from_str(QUESTIONS)?;
+    let chat = questions.iter().filter(|q| q.tool.is_none()).count();
     println!(
-        "bench/model: {} questions over {} tools, {threads} threads, {:?}, release build",
-        questions.len(),
+        "bench/model: {} tool questions over {} tools and {chat} chat questions, {threads} threads, release build",
+        questions.len() - chat,
         tools.len(),
-        order
     );
     println!(
-        "{:<6} {:<10} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8}",
-        "model", "tools", "tool %", "args %", "valid %", "median s", "first s", "peak MB"
+        "{:<6} {:<16} {:<7} {:>8} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8}",
+        "model",
+        "order",
+        "tools",
+        "ranked %",
+        "tool %",
+        "args %",
+        "valid %",
+        "chat %",
+        "median s",
+        "first s",
+        "peak MB"
     );
     let exe = std::env::current_exe()?;
     for size in sizes.split(',') {
@@ -85,46 +108,49 @@ fn main() -> anyhow::Result<()> {
             );
             continue;
         };
-        for top_k in [3usize, 0] {
-            let out = Command::new(&exe)
-                .args([
-                    "--one",
-                    &model.path.display().to_string(),
-                    "--top-k",
-                    &top_k.to_string(),
-                ])
-                .args(["--threads", &threads.to_string()])
-                .args([
-                    "--order",
-                    match order {
-                        ToolFieldOrder::ArgumentsFirst => "arguments-first",
-                        ToolFieldOrder::ToolFirst => "tool-first",
-                    },
-                ])
-                .output()?;
-            if !out.status.success() {
-                bail!(
-                    "{size} top-{top_k} failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            eprint!("{}", String::from_utf8_lossy(&out.stderr));
-            let r: Value = serde_json::from_slice(&out.stdout)?;
-            println!(
-                "{:<6} {:<10} {:>7.1} {:>7.1} {:>7.1} {:>9.2} {:>9.2} {:>8}",
-                size,
-                if top_k == 0 {
-                    "all 20".to_string()
+        for &order in &orders {
+            let order_name = match order {
+                ToolFieldOrder::ArgumentsFirst => "arguments-first",
+                ToolFieldOrder::ToolFirst => "tool-first",
+            };
+            for &top_k in &ranks {
+                let out = Command::new(&exe)
+                    .args([
+                        "--one",
+                        &model.path.display().to_string(),
+                        "--top-k",
+                        &top_k.to_string(),
+                    ])
+                    .args(["--threads", &threads.to_string()])
+                    .args(["--order", order_name])
+                    .output()?;
+                eprint!("{}", String::from_utf8_lossy(&out.stderr));
+                let tools_column = if top_k == 0 || top_k >= tools.len() {
+                    format!("all {}", tools.len())
                 } else {
                     format!("top {top_k}")
-                },
-                r["tool"].as_f64().unwrap_or(0.0),
-                r["args"].as_f64().unwrap_or(0.0),
-                r["valid"].as_f64().unwrap_or(0.0),
-                r["median"].as_f64().unwrap_or(0.0),
-                r["first"].as_f64().unwrap_or(0.0),
-                r["peak_mb"].as_u64().unwrap_or(0),
-            );
+                };
+                if !out.status.success() {
+                    println!("{size:<6} {order_name:<16} {tools_column:<7} failed (see above)");
+                    continue;
+                }
+                let r: Value = serde_json::from_slice(&out.stdout)?;
+                let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+                println!(
+                    "{:<6} {:<16} {:<7} {:>8.1} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>9.2} {:>9.2} {:>8}",
+                    size,
+                    order_name,
+                    tools_column,
+                    f("ranked"),
+                    f("tool"),
+                    f("args"),
+                    f("valid"),
+                    f("chat"),
+                    f("median"),
+                    f("first"),
+                    r["peak_mb"].as_u64().unwrap_or(0),
+                );
+            }
         }
     }
     Ok(())
@@ -150,9 +176,18 @@ fn one(path: PathBuf, top_k: usize, threads: u32, order: ToolFieldOrder) -> anyh
     };
     let provider = EmbeddedProvider::load(EmbeddedSettings::from_config(&config, path)?)?;
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    let (mut right_tool, mut right_args, mut valid, mut calls) = (0, 0, 0, 0);
+    let (mut ranked, mut right_tool, mut right_args, mut valid, mut calls, mut chatted) =
+        (0, 0, 0, 0, 0, 0);
     let mut seconds = Vec::new();
     for question in &questions {
+        if let Some(expected) = &question.tool
+            && portico_llama::provider::rank(&question.q, &defs, top_k)
+                .0
+                .iter()
+                .any(|t| &t.name == expected)
+        {
+            ranked += 1;
+        }
         let request = ChatRequest {
             messages: vec![
                 Message::text(Role::System, SYSTEM),
@@ -163,8 +198,26 @@ fn one(path: PathBuf, top_k: usize, threads: u32, order: ToolFieldOrder) -> anyh
         let started = Instant::now();
         let response = runtime.block_on(provider.complete(&request, None));
         seconds.push(started.elapsed().as_secs_f64());
-        let response = response.map_err(|e| anyhow::anyhow!("{}: {e}", question.q))?;
-        let Some(call) = response.tool_calls.first() else {
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                // A failed call is a wrong one; the run goes on.
+                eprintln!("  [{top_k}] {:?} -> error: {e}", question.q);
+                continue;
+            }
+        };
+        let call = response.tool_calls.first();
+        let Some(expected) = &question.tool else {
+            match call {
+                None => chatted += 1,
+                Some(call) => eprintln!(
+                    "  [{top_k}] chat {:?} -> {} {}",
+                    question.q, call.name, call.arguments
+                ),
+            }
+            continue;
+        };
+        let Some(call) = call else {
             eprintln!(
                 "  [{top_k}] no call: {:?} -> {:?}",
                 question.q, response.text
@@ -176,7 +229,7 @@ fn one(path: PathBuf, top_k: usize, threads: u32, order: ToolFieldOrder) -> anyh
         if tool.is_some_and(|t| valid_against(&call.arguments, &t.parameters)) {
             valid += 1;
         }
-        if call.name != question.tool {
+        if &call.name != expected {
             eprintln!(
                 "  [{top_k}] {:?} -> {} {}",
                 question.q, call.name, call.arguments
@@ -203,14 +256,18 @@ fn one(path: PathBuf, top_k: usize, threads: u32, order: ToolFieldOrder) -> anyh
             );
         }
     }
-    let n = questions.len() as f64;
+    let chat = questions.iter().filter(|q| q.tool.is_none()).count();
+    let n = (questions.len() - chat) as f64;
     let first = seconds.first().copied().unwrap_or(0.0);
     seconds.sort_by(f64::total_cmp);
     let median = seconds[seconds.len() / 2];
     let result = json!({
+        "ranked": 100.0 * f64::from(ranked) / n,
         "tool": 100.0 * f64::from(right_tool) / n,
         "args": 100.0 * f64::from(right_args) / n,
+        // Calls whose arguments satisfy their tool's schema, of all calls made.
         "valid": if calls == 0 { 0.0 } else { 100.0 * f64::from(valid) / f64::from(calls) },
+        "chat": if chat == 0 { 0.0 } else { 100.0 * f64::from(chatted) / chat as f64 },
         "median": median,
         "first": first,
         "peak_mb": peak_rss_kb() / 1024,
