@@ -199,7 +199,6 @@ fn embeddable(parameters: &Value, prefix: &str, defs: &mut Map<String, Value>) -
     // Alone, with its own definitions, it must convert; otherwise it would break the union.
     let mut alone = parameters.clone();
     strip_meta(&mut alone);
-    cap_strings(&mut alone);
     if llama_cpp_2::json_schema_to_grammar(&alone.to_string()).is_err() {
         tracing::warn!(
             "a tool's input schema cannot be turned into a grammar; any JSON object is accepted"
@@ -221,29 +220,6 @@ fn embeddable(parameters: &Value, prefix: &str, defs: &mut Map<String, Value>) -
         defs.insert(format!("{prefix}{name}"), def);
     }
     body
-}
-
-/// Longest string argument the model may write where the schema sets no bound: a small model
-/// sometimes repeats itself inside a string until its token budget runs out, and a call that
-/// long is never the one asked for.
-pub const MAX_STRING_CHARS: u64 = 400;
-
-/// Gives every string schema without a bound of its own (`maxLength`, `enum`, `const`,
-/// `pattern`, `format`) a `maxLength` of [`MAX_STRING_CHARS`].
-fn cap_strings(schema: &mut Value) {
-    match schema {
-        Value::Object(map) => {
-            let bounded = ["maxLength", "enum", "const", "pattern", "format"]
-                .iter()
-                .any(|k| map.contains_key(*k));
-            if map.get("type").and_then(Value::as_str) == Some("string") && !bounded {
-                map.insert("maxLength".into(), MAX_STRING_CHARS.into());
-            }
-            map.values_mut().for_each(cap_strings);
-        }
-        Value::Array(items) => items.iter_mut().for_each(cap_strings),
-        _ => {}
-    }
 }
 
 /// Drops keywords that say what the schema is rather than what it allows.
@@ -372,19 +348,6 @@ mod tests {
             parameters: &recursive,
         }];
         output_grammar(&tools, ToolFieldOrder::ArgumentsFirst, true).unwrap();
-    }
-
-    #[test]
-    fn unbounded_strings_get_a_length_cap() {
-        let mut schema = json!({"type": "object", "properties": {
-            "q": {"type": "string"},
-            "state": {"type": "string", "enum": ["open"]},
-            "tags": {"type": "array", "items": {"type": "string", "maxLength": 5}},
-        }});
-        cap_strings(&mut schema);
-        assert_eq!(schema["properties"]["q"]["maxLength"], MAX_STRING_CHARS);
-        assert!(schema["properties"]["state"].get("maxLength").is_none());
-        assert_eq!(schema["properties"]["tags"]["items"]["maxLength"], 5);
     }
 
     #[test]
