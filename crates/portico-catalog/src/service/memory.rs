@@ -306,7 +306,6 @@ impl Snapshot {
             .iter()
             .map(|r| by_ref.remove(r).unwrap_or(Value::Null))
             .collect();
-        drop(ids);
         Ok(Self {
             generation,
             verified_at: AtomicU64::new(commits),
