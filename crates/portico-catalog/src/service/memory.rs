@@ -145,8 +145,15 @@ impl MemoryIndex {
 }
 
 /// The entities that match, one bit per entity (in reference order).
+#[derive(Clone)]
 pub(crate) struct Matches {
     bits: Vec<u64>,
+}
+
+/// Whether `ids` among `n` entities are better kept as a bitset too: when they outnumber the
+/// bitset's words many times over.
+fn is_dense(ids: &[u32], n: usize) -> bool {
+    ids.len() > 8 * n.div_ceil(64)
 }
 
 impl Matches {
@@ -209,6 +216,10 @@ struct KeyIndex {
     any: Vec<u32>,
     /// Per value, the entities with it, ascending.
     values: HashMap<String, Vec<u32>>,
+    /// The same as bitsets for values common enough that copying the bitset is cheaper than
+    /// setting each bit (`kind = component` in most catalogs); `any` likewise.
+    dense: HashMap<String, Matches>,
+    dense_any: Option<Matches>,
     /// Built on the first sort by this key.
     column: OnceLock<SortColumn>,
 }
@@ -294,6 +305,7 @@ impl Snapshot {
                 index.values.entry(value).or_default().push(id);
             }
         }
+        let n = refs.len();
         for index in keys.values_mut() {
             index.any.sort_unstable();
             index.any.dedup();
@@ -301,6 +313,11 @@ impl Snapshot {
                 ids.sort_unstable();
                 ids.dedup();
             }
+            index.dense = (index.values.iter())
+                .filter(|(_, ids)| is_dense(ids, n))
+                .map(|(value, ids)| (value.clone(), Matches::of(n, ids)))
+                .collect();
+            index.dense_any = is_dense(&index.any, n).then(|| Matches::of(n, &index.any));
         }
         let entities = refs
             .iter()
@@ -359,11 +376,15 @@ impl Snapshot {
             return Matches::none(n);
         };
         match &condition.values {
-            None => Matches::of(n, &index.any),
+            None => (index.dense_any.clone()).unwrap_or_else(|| Matches::of(n, &index.any)),
             Some(values) => {
                 let mut m = Matches::none(n);
-                for ids in values.iter().filter_map(|v| index.values.get(v)) {
-                    m.add(ids);
+                for value in values {
+                    if let Some(bits) = index.dense.get(value) {
+                        m.or(bits);
+                    } else if let Some(ids) = index.values.get(value) {
+                        m.add(ids);
+                    }
                 }
                 m
             }

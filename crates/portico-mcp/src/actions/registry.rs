@@ -258,6 +258,9 @@ fn field_path(pointer: &str) -> String {
 }
 
 fn describe_errors(validator: &jsonschema::Validator, value: &Value) -> Option<String> {
+    if validator.is_valid(value) {
+        return None;
+    }
     let messages: Vec<String> = validator
         .iter_errors(value)
         .map(|e| {

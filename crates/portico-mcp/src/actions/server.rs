@@ -1,7 +1,7 @@
 //! The MCP server over the actions registry: tools are the actions the caller may see (and the
 //! subset admits), named `pluginId_name`; results carry the output as text and as
 //! `structuredContent`; known errors come back as `isError` results, everything else as JSON-RPC
-//! errors. Served statelessly over streamable HTTP, so any replica answers any request.
+//! errors.
 
 use std::sync::Arc;
 
@@ -11,8 +11,6 @@ use rmcp::model::{
     Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
@@ -111,41 +109,59 @@ impl ServerHandler for ActionsServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = caller(&context)?;
-        let unknown = || ErrorData::invalid_params(format!("Unknown tool: {}", request.name), None);
-        let id = self
-            .registry
-            .resolve_tool(&request.name)
-            .ok_or_else(unknown)?;
-        let spec = self.registry.spec_for(&caller, &id).ok_or_else(unknown)?;
-        if !self.admits(spec) {
-            return Err(unknown());
-        }
-        let input = Value::Object(request.arguments.clone().unwrap_or_default());
-        match self.registry.invoke(&caller, &id, input).await {
-            Ok(output) => {
+        let arguments = request.arguments.unwrap_or_default();
+        self.call(&caller, &request.name, arguments)
+            .await
+            .map(|outcome| outcome.into_result().into())
+    }
+}
+
+/// How a tool call went, short of a JSON-RPC error.
+pub(super) enum Outcome {
+    /// The action's output.
+    Output(Value),
+    /// A known action error (`InputError: …`), reported as an `isError` result.
+    Failed(String),
+}
+
+impl Outcome {
+    /// The MCP result: the output as text and as `structuredContent`, or the error as text.
+    pub(super) fn into_result(self) -> CallToolResult {
+        match self {
+            Outcome::Output(output) => {
                 let mut result =
                     CallToolResult::success(vec![ContentBlock::text(output.to_string())]);
                 result.structured_content = Some(output);
-                Ok(result.into())
+                result
             }
-            Err(e) if e.is_internal() => Err(ErrorData::internal_error(e.message, None)),
-            Err(e) => Ok(CallToolResult::error(vec![ContentBlock::text(e.to_string())]).into()),
+            Outcome::Failed(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
         }
     }
 }
 
-/// The stateless streamable-HTTP service for `server`, accepting the `Host` values in
-/// `allowed_hosts` (Portico's own host names) to block DNS rebinding.
-pub fn mcp_service(
-    server: ActionsServer,
-    allowed_hosts: Vec<String>,
-) -> StreamableHttpService<ActionsServer, NeverSessionManager> {
-    let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
-    config.legacy_session_mode = false;
-    config.json_response = true;
-    StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(NeverSessionManager::default()),
-        config,
-    )
+impl ActionsServer {
+    /// Runs tool `name` as `caller`: an action they may not see (or the subset leaves out) is
+    /// an unknown tool; an internal failure is a JSON-RPC error.
+    pub(super) async fn call(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Map<String, Value>,
+    ) -> Result<Outcome, ErrorData> {
+        let unknown = || ErrorData::invalid_params(format!("Unknown tool: {name}"), None);
+        let id = self.registry.resolve_tool(name).ok_or_else(unknown)?;
+        let spec = self.registry.spec_for(caller, &id).ok_or_else(unknown)?;
+        if !self.admits(spec) {
+            return Err(unknown());
+        }
+        match self
+            .registry
+            .invoke(caller, &id, Value::Object(arguments))
+            .await
+        {
+            Ok(output) => Ok(Outcome::Output(output)),
+            Err(e) if e.is_internal() => Err(ErrorData::internal_error(e.message, None)),
+            Err(e) => Ok(Outcome::Failed(e.to_string())),
+        }
+    }
 }

@@ -5,7 +5,7 @@ use portico_catalog::service::query::QueryRequest;
 use portico_catalog::service::{Catalog, LocationOrigin};
 use portico_catalog::validate_entity;
 use portico_mcp::actions::{ActionError, ActionSpec, Attributes, Caller, FnAction};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::action_error;
 
@@ -374,15 +374,18 @@ async fn query_entities(catalog: &Catalog, input: &Value) -> Result<Value, Actio
         .query_entities(&request)
         .await
         .map_err(action_error)?;
-    let mut out = json!({
-        "items": page.items,
-        "totalItems": page.total_items,
-        "hasMoreEntities": page.page_info.next_cursor.is_some(),
-    });
+    let mut out = Map::new();
+    out.insert(
+        "hasMoreEntities".into(),
+        page.page_info.next_cursor.is_some().into(),
+    );
     if let Some(next) = page.page_info.next_cursor {
-        out["nextPageCursor"] = json!(next);
+        out.insert("nextPageCursor".into(), next.into());
     }
-    Ok(out)
+    out.insert("totalItems".into(), page.total_items.into());
+    // Moved, not copied as `json!` would.
+    out.insert("items".into(), Value::Array(page.items));
+    Ok(Value::Object(out))
 }
 
 async fn register(catalog: &Catalog, input: &Value) -> Result<Value, ActionError> {

@@ -402,6 +402,98 @@ async fn only_tokens_meant_for_mcp_actions_get_in() {
     }
 }
 
+/// A plain `tools/call` is answered in place; the same request with a header the in-place path
+/// leaves alone (`Mcp-Session-Id`, which stateless rmcp ignores) goes through rmcp. Both must
+/// give the same status, headers and JSON for results, known errors and unknown tools.
+#[tokio::test]
+async fn calls_answered_in_place_match_rmcp_answers() {
+    for (store, _db) in portico_store::testing::stores().await {
+        let server = serve(store, CONFIG, ENTITIES).await;
+        let alice = plugin_token_for(&server, "user:default/alice").await;
+        let admin = plugin_token_for(&server, "user:default/admin").await;
+        let client = reqwest::Client::new();
+        let cases = [
+            (
+                &alice,
+                "",
+                "catalog_query_catalog_entities",
+                json!({"filter": [{"kind": "component"}], "fields": ["metadata.name"], "limit": 2}),
+            ),
+            (
+                &alice,
+                "",
+                "catalog.get-catalog-entity",
+                json!({"name": "billing"}),
+            ),
+            (
+                &alice,
+                "",
+                "catalog_get_catalog_entity",
+                json!({"name": "nope"}),
+            ),
+            (&alice, "", "catalog_get_catalog_entity", json!({"name": 7})),
+            (
+                &alice,
+                "",
+                "catalog_register_entity",
+                json!({"target": "http://127.0.0.1:9/x.yaml"}),
+            ),
+            (&alice, "", "no_such_tool", json!({})),
+            (
+                &admin,
+                "/readonly",
+                "catalog_unregister_entity",
+                json!({"name": "ledger"}),
+            ),
+            (&admin, "/readonly", "auth_who_am_i", json!({})),
+            (&admin, "", "auth_who_am_i", json!({})),
+        ];
+        for (i, (token, path, tool, arguments)) in cases.into_iter().enumerate() {
+            let body = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}).to_string();
+            let mut answers = Vec::new();
+            for via_rmcp in [false, true] {
+                let mut request = client
+                    .post(endpoint(&server, path))
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("mcp-protocol-version", "2025-11-25")
+                    .body(body.clone());
+                if via_rmcp {
+                    request = request.header("mcp-session-id", "ignored");
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                let content_type = response.headers()["content-type"].clone();
+                let json: Value = response.json().await.unwrap();
+                answers.push((status, content_type, json));
+            }
+            assert_eq!(answers[0], answers[1], "{tool} on {path:?}");
+            let (status, _, json) = &answers[0];
+            assert_eq!(*status, 200);
+            assert_eq!(json["id"], i);
+            if i == 0 {
+                assert_eq!(
+                    json["result"]["structuredContent"]["totalItems"], 4,
+                    "{json}"
+                );
+            }
+            if tool == "no_such_tool"
+                || tool == "catalog_register_entity"
+                || path == "/readonly" && tool == "catalog_unregister_entity"
+            {
+                assert!(
+                    json["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("Unknown tool"),
+                    "{json}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn named_subsets_hold_only_what_their_filter_admits() {
     for (store, _db) in portico_store::testing::stores().await {
