@@ -150,8 +150,8 @@ pub(crate) struct Matches {
     bits: Vec<u64>,
 }
 
-/// Whether `ids` among `n` entities are better kept as a bitset too: when they outnumber the
-/// bitset's words many times over.
+/// Whether `ids` among `n` entities are better kept as a bitset too: when they are more than
+/// an eighth of the entities, so the bitset costs at most a quarter of the ids' own memory.
 fn is_dense(ids: &[u32], n: usize) -> bool {
     ids.len() > 8 * n.div_ceil(64)
 }
