@@ -114,15 +114,16 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
 
 /// Middleware: gives error responses Backstage's body, with the request's method and URL.
 pub async fn error_body(request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
-    let url = request.uri().to_string();
+    // Kept as they are (cheap clones) and written out only for an error.
+    let method = request.method().clone();
+    let uri = request.uri().clone();
     let mut response = next.run(request).await;
     let Some(ErrorParts(error)) = response.extensions_mut().remove::<ErrorParts>() else {
         return response;
     };
     let mut body = json!({
         "error": {"name": error.name, "message": error.message},
-        "request": {"method": method, "url": url},
+        "request": {"method": method.as_str(), "url": uri.to_string()},
         "response": {"statusCode": error.status.as_u16()},
     });
     if let Some(errors) = error.errors {

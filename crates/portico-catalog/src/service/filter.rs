@@ -191,8 +191,9 @@ impl Fields {
             return entity.clone();
         }
         let mut out = Value::Object(Map::new());
+        let mut segments = Vec::new();
         for path in &self.paths {
-            if let Some((segments, value)) = resolve(entity, path) {
+            if let Some(value) = resolve(entity, path, &mut segments) {
                 set_path(&mut out, &segments, value.clone());
             }
         }
@@ -200,10 +201,14 @@ impl Fields {
     }
 }
 
-/// Walks `path` into `value`: the segments actually used (dotted keys joined, as slices of
-/// `path`) and the value found.
-fn resolve<'a, 'p>(value: &'a Value, path: &'p str) -> Option<(Vec<&'p str>, &'a Value)> {
-    let mut segments = Vec::new();
+/// Walks `path` into `value`: the value found, with the segments actually used (dotted keys
+/// joined, as slices of `path`) in `segments`, which it clears first.
+fn resolve<'a, 'p>(
+    value: &'a Value,
+    path: &'p str,
+    segments: &mut Vec<&'p str>,
+) -> Option<&'a Value> {
+    segments.clear();
     let mut current = value;
     // A segment that is not a key is joined with the next one: the candidate runs from the
     // start of the first unused part to the end of the current one.
@@ -222,7 +227,7 @@ fn resolve<'a, 'p>(value: &'a Value, path: &'p str) -> Option<(Vec<&'p str>, &'a
             None => return None,
         }
     }
-    Some((segments, current))
+    Some(current)
 }
 
 /// A member of an object, or an item of an array by decimal index.
@@ -240,7 +245,11 @@ fn set_path(out: &mut Value, segments: &[&str], value: Value) {
         *out = value;
         return;
     };
-    let index = first.parse::<usize>().ok().filter(|_| out.is_array());
+    let index = if out.is_array() {
+        first.parse::<usize>().ok()
+    } else {
+        None
+    };
     let slot = match (out, index) {
         (Value::Array(items), Some(i)) => {
             if items.len() <= i {
@@ -249,11 +258,18 @@ fn set_path(out: &mut Value, segments: &[&str], value: Value) {
             &mut items[i]
         }
         (Value::Object(map), _) => {
-            let fresh = match rest.first() {
-                Some(next) if next.parse::<usize>().is_ok() => Value::Array(Vec::new()),
-                _ => Value::Object(Map::new()),
+            // Looked up before inserting, so a key already there costs no allocation.
+            if !map.contains_key(*first) {
+                let fresh = match rest.first() {
+                    Some(next) if next.parse::<usize>().is_ok() => Value::Array(Vec::new()),
+                    _ => Value::Object(Map::new()),
+                };
+                map.insert((*first).to_string(), fresh);
+            }
+            let Some(slot) = map.get_mut(*first) else {
+                return;
             };
-            map.entry((*first).to_string()).or_insert(fresh)
+            slot
         }
         // Another path already put a scalar here; a deeper path cannot go through it.
         _ => return,
