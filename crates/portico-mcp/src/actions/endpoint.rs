@@ -16,15 +16,14 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use rmcp::model::{CallToolResponse, ErrorData, RequestId, ServerJsonRpcMessage, ServerResult};
+use rmcp::model::{CallToolResponse, RequestId, ServerJsonRpcMessage, ServerResult};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tower_service::Service;
 
-use super::registry::Caller;
-use super::server::{ActionsServer, Outcome};
+use super::server::{ActionsServer, Outcome, caller_of};
 
 /// Largest request body read, as rmcp's default.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -40,8 +39,8 @@ pub type EndpointFuture =
     Pin<Box<dyn Future<Output = Result<Response<EndpointBody>, Infallible>> + Send>>;
 
 /// One actions server over HTTP, accepting the `Host` values in its allowed list (Portico's own
-/// host names) to block DNS rebinding. The authenticated [`Caller`] comes in the request's
-/// extensions. Cheap to clone, as the router does for every request.
+/// host names) to block DNS rebinding. The authenticated [`Caller`](super::registry::Caller)
+/// comes in the request's extensions. Cheap to clone, as the router does for every request.
 #[derive(Clone)]
 pub struct ActionsEndpoint(Arc<Inner>);
 
@@ -143,9 +142,9 @@ impl ActionsEndpoint {
                 return inner.rmcp.handle(request).await;
             }
         };
-        let Some(caller) = parts.extensions.get::<Caller>() else {
-            let error = ErrorData::invalid_request("not authenticated", None);
-            return json(&ServerJsonRpcMessage::error(error, Some(call.id)));
+        let caller = match caller_of(&parts) {
+            Ok(caller) => caller,
+            Err(error) => return json(&ServerJsonRpcMessage::error(error, Some(call.id))),
         };
         let arguments = call.params.arguments.unwrap_or_default();
         let outcome = match inner
@@ -306,7 +305,7 @@ mod tests {
 
     use super::*;
     use crate::actions::filter::{ActionFilter, ActionRule, SubsetConfig};
-    use crate::actions::registry::{ActionSpec, ActionsRegistry, Attributes, FnAction};
+    use crate::actions::registry::{ActionSpec, ActionsRegistry, Attributes, Caller, FnAction};
 
     fn registry() -> Arc<ActionsRegistry> {
         let spec = ActionSpec {

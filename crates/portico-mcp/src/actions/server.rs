@@ -60,12 +60,22 @@ impl ActionsServer {
 
 /// The caller the HTTP layer authenticated, carried in the request's extensions.
 fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
-    context
+    match context.extensions.get::<http::request::Parts>() {
+        Some(parts) => caller_of(parts).cloned(),
+        None => Err(not_authenticated()),
+    }
+}
+
+/// The caller the HTTP layer put in a request's extensions.
+pub(super) fn caller_of(parts: &http::request::Parts) -> Result<&Caller, ErrorData> {
+    parts
         .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Caller>())
-        .cloned()
-        .ok_or_else(|| ErrorData::invalid_request("not authenticated", None))
+        .get::<Caller>()
+        .ok_or_else(not_authenticated)
+}
+
+fn not_authenticated() -> ErrorData {
+    ErrorData::invalid_request("not authenticated", None)
 }
 
 impl ServerHandler for ActionsServer {
